@@ -1,0 +1,1 @@
+"""The ledger's domain: money, rules, aggregates and their immutable events."""

@@ -1,0 +1,215 @@
+"""The commands of the ledger contract, validated at the edge with pydantic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any, Final, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
+
+from domain.errors import DomainError
+
+# Length limits: long enough for any real identifier, name or bank reference, short enough
+# that a 10,000-character string is refused at the edge instead of stored for ever.
+identifier_length_max: Final = 100
+name_length_max: Final = 300
+text_length_max: Final = 1000
+reference_length_max: Final = 140
+
+
+def _instant(value: Any) -> datetime:
+    """Accept only an ISO 8601 string with an offset: never a number, never a naive time."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("must be an ISO 8601 time with an offset, such as 2026-03-02T10:00:00+08:00")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{value!r} has no offset; write it as 2026-03-02T10:00:00+08:00")
+    return moment
+
+
+Identifier = Annotated[StrictStr, Field(min_length=1, max_length=identifier_length_max, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=name_length_max)]
+Text = Annotated[StrictStr, Field(min_length=1, max_length=text_length_max)]
+Reference = Annotated[StrictStr, Field(min_length=1, max_length=reference_length_max)]
+AmountText = Annotated[StrictStr, Field(min_length=1, max_length=40)]
+CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+
+
+class Command(BaseModel):
+    """Fields shared by every command: unknown fields are refused so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegisterFoundation(Command):
+    type: Literal["register_foundation"]
+    foundation_id: Identifier
+    name: Name
+    public_fundraising: StrictBool
+
+
+class RegisterPartner(Command):
+    type: Literal["register_partner"]
+    partner_id: Identifier
+    name: Name
+
+
+class RegisterPayee(Command):
+    type: Literal["register_payee"]
+    payee_id: Identifier
+    name: Name
+    kind: Literal["hospital", "school", "supplier", "other"]
+
+
+class RegisterDonor(Command):
+    type: Literal["register_donor"]
+    donor_id: Identifier
+    display_name: Name | None = None
+    anonymous: StrictBool
+
+
+class OpenProject(Command):
+    type: Literal["open_project"]
+    project_id: Identifier
+    foundation_id: Identifier
+    partner_id: Identifier
+    name: Name
+    currency: CurrencyCode
+    opened_at: Instant
+
+
+class RecordDonation(Command):
+    type: Literal["record_donation"]
+    donation_id: Identifier
+    donor_id: Identifier
+    project_id: Identifier
+    amount: AmountText
+    currency: CurrencyCode
+    channel: Name
+    received_at: Instant
+    external_ref: Reference | None = None
+
+
+class RequestDisbursement(Command):
+    type: Literal["request_disbursement"]
+    disbursement_id: Identifier
+    project_id: Identifier
+    payee_id: Identifier
+    amount: AmountText
+    purpose: Text
+    requested_by: Identifier
+    requested_at: Instant
+
+
+class ApproveDisbursement(Command):
+    type: Literal["approve_disbursement"]
+    disbursement_id: Identifier
+    approved_by: Identifier
+    approved_at: Instant
+
+
+class RejectDisbursement(Command):
+    type: Literal["reject_disbursement"]
+    disbursement_id: Identifier
+    rejected_by: Identifier
+    reason: Text
+    rejected_at: Instant
+
+
+class RecordPayout(Command):
+    type: Literal["record_payout"]
+    disbursement_id: Identifier
+    paid_at: Instant
+    bank_ref: Reference | None = None
+
+
+class RecordPayeeRefund(Command):
+    type: Literal["record_payee_refund"]
+    refund_id: Identifier
+    disbursement_id: Identifier
+    amount: AmountText
+    received_at: Instant
+    bank_ref: Reference | None = None
+
+
+class RefundDonation(Command):
+    type: Literal["refund_donation"]
+    refund_id: Identifier
+    donation_id: Identifier
+    amount: AmountText
+    reason: Text
+    refunded_at: Instant
+
+
+class CloseProject(Command):
+    type: Literal["close_project"]
+    project_id: Identifier
+    closed_at: Instant
+
+
+AnyCommand = Annotated[
+    Union[
+        RegisterFoundation, RegisterPartner, RegisterPayee, RegisterDonor, OpenProject,
+        RecordDonation, RequestDisbursement, ApproveDisbursement, RejectDisbursement,
+        RecordPayout, RecordPayeeRefund, RefundDonation, CloseProject,
+    ],
+    Field(discriminator="type"),
+]
+_adapter: Final[TypeAdapter[AnyCommand]] = TypeAdapter(AnyCommand)
+COMMAND_TYPES: Final = frozenset(
+    model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for model in Command.__subclasses__()
+)
+
+
+def parse_command(data: object) -> AnyCommand:
+    """Validate one command (a decoded JSON object) or raise a DomainError with its code."""
+    if not isinstance(data, dict):
+        raise DomainError("invalid_command", "a command must be a JSON object with a \"type\" field")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in COMMAND_TYPES:
+        shown = kind[:40] if isinstance(kind, str) else kind
+        raise DomainError("invalid_command", f"unknown command type {shown!r}; expected one of {sorted(COMMAND_TYPES)}")
+    try:
+        return _adapter.validate_python(data)
+    except ValidationError as error:
+        raise _domain_error(error) from None
+
+
+def _domain_error(error: ValidationError) -> DomainError:
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"][1:]) or "command"
+    code = "invalid_amount" if where == "amount" else "invalid_command"
+    if first["type"] == "missing":
+        return DomainError("invalid_command", f"field {where!r} is missing")
+    if first["type"] == "extra_forbidden":
+        return DomainError("invalid_command", f"field {where!r} is not part of this command")
+    return DomainError(code, f"field {where!r}: {first['msg']}")
+
+
+_TRAILING_ZEROS = re.compile(r"^0*(\d+?)(?:(\.\d*?)0*)?$", re.ASCII)
+
+
+def command_digest(command: Command) -> str:
+    """SHA-256 of the command's normalised content: the same instant and amount give one digest.
+
+    Two sends of one command are recognised as duplicates even when a client wrote an
+    offset differently ("+08:00" and "Z" for the same instant) or "500.0" for "500.00".
+    """
+    content: dict[str, object] = {}
+    for key, value in command.model_dump().items():
+        if isinstance(value, datetime):
+            value = value.astimezone(timezone.utc).isoformat()
+        elif key == "amount" and isinstance(value, str):
+            match = _TRAILING_ZEROS.match(value)
+            value = (match.group(1) + (match.group(2) or "").rstrip(".")) if match else value
+        content[key] = value
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

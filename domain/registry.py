@@ -1,0 +1,103 @@
+"""The parties of the ledger (foundations, partners, payees, donors) and identifier claims."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import DomainError, Duplicate
+from domain.identity import aggregate_id
+
+
+class Registered(Aggregate):
+    """A party or claim created once by one command, recognised again by that command's digest."""
+
+    kind = ""
+    command_digest = ""
+
+    def check_same_command(self, command_digest: str, business_id: str) -> None:
+        """Raise Duplicate for the same command sent again, id_conflict for other content."""
+        if command_digest == self.command_digest:
+            raise Duplicate(business_id)
+        raise DomainError("id_conflict", f"{self.kind} {business_id!r} already exists with other content")
+
+
+class Foundation(Registered):
+    kind = "foundation"
+
+    @staticmethod
+    def create_id(foundation_id: str, **_: Any) -> UUID:
+        return aggregate_id("foundation", foundation_id)
+
+    @event("FoundationRegistered")
+    def __init__(self, foundation_id: str, name: str, public_fundraising: bool, command_digest: str) -> None:
+        self.foundation_id = foundation_id
+        self.name = name
+        self.public_fundraising = public_fundraising
+        self.command_digest = command_digest
+
+
+class Partner(Registered):
+    kind = "partner"
+
+    @staticmethod
+    def create_id(partner_id: str, **_: Any) -> UUID:
+        return aggregate_id("partner", partner_id)
+
+    @event("PartnerRegistered")
+    def __init__(self, partner_id: str, name: str, command_digest: str) -> None:
+        self.partner_id = partner_id
+        self.name = name
+        self.command_digest = command_digest
+
+
+class Payee(Registered):
+    kind = "payee"
+
+    @staticmethod
+    def create_id(payee_id: str, **_: Any) -> UUID:
+        return aggregate_id("payee", payee_id)
+
+    @event("PayeeRegistered")
+    def __init__(self, payee_id: str, name: str, payee_kind: str, command_digest: str) -> None:
+        self.payee_id = payee_id
+        self.name = name
+        self.payee_kind = payee_kind
+        self.command_digest = command_digest
+
+
+class Donor(Registered):
+    kind = "donor"
+
+    @staticmethod
+    def create_id(donor_id: str, **_: Any) -> UUID:
+        return aggregate_id("donor", donor_id)
+
+    @event("DonorRegistered")
+    def __init__(self, donor_id: str, display_name: str | None, anonymous: bool, command_digest: str) -> None:
+        self.donor_id = donor_id
+        self.display_name = display_name
+        self.anonymous = anonymous
+        self.command_digest = command_digest
+
+
+class IdentifierClaim(Registered):
+    """Claims a donation, disbursement or refund id for one project, ledger-wide and once.
+
+    The money itself lives in the project; the claim is what lets a later command that
+    names only the id (an approval, a donor refund) find its project, and what makes the
+    store refuse a second use of the id even from a concurrent writer.
+    """
+
+    @staticmethod
+    def create_id(kind: str, identifier: str, **_: Any) -> UUID:
+        return aggregate_id(kind, identifier)
+
+    @event("IdentifierClaimed")
+    def __init__(self, kind: str, identifier: str, project_id: str, command_digest: str) -> None:
+        self.kind = kind
+        self.identifier = identifier
+        self.project_id = project_id
+        self.command_digest = command_digest

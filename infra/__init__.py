@@ -1,0 +1,1 @@
+"""Everything that touches the outside: stores, read-model tables, logging, CLI and wiring."""

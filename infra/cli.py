@@ -1,0 +1,148 @@
+"""The `fundtrail` command line: import commands, print reports, run the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import structlog
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from domain.errors import DomainError
+from infra import render
+from infra.importer import import_file
+from infra.logging import bind_correlation_id, configure_logging
+from infra.store import StoreUnavailable, Stores, open_stores, redact, store_url
+from projections.facts import instant_micros
+from projections.reports import END_OF_TIME, REPORTS
+
+app = typer.Typer(
+    help="Fundtrail: an event-sourced donation and grant ledger (管用分离: custody apart from use).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+log = structlog.get_logger()
+stdout = Console()
+StoreOption = Annotated[
+    Optional[str],
+    typer.Option("--store", help="sqlite:///PATH (default ./fundtrail.db); also FUNDTRAIL_STORE.", show_default=False),
+]
+
+EXIT_REJECTED = 3
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 1
+
+
+@app.callback()
+def main() -> None:
+    configure_logging()
+
+
+def _open(url: str | None, entry_point: str) -> Stores:
+    bind_correlation_id(entry_point)
+    resolved = store_url(url)
+    try:
+        return open_stores(resolved)
+    except StoreUnavailable as error:
+        typer.echo(f"fundtrail: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except Exception as error:  # noqa: BLE001 - any driver failure becomes one clear line, never a traceback
+        typer.echo(f"fundtrail: cannot open store {redact(resolved)}: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="JSON Lines file, one command a line.")],
+    store: StoreOption = None,
+) -> None:
+    """Apply every command of FILE; print the summary; exit 3 when any line was rejected."""
+    if not file.is_file():
+        typer.echo(f"fundtrail: cannot read {file}: no such file", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    stores = _open(store, "import")
+    try:
+        if sys.stderr.isatty():
+            total = sum(1 for _ in file.open("rb"))
+            with Progress(console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task("importing", total=total)
+                summary = import_file(stores.ledger, file, lambda done: bar.advance(task, done))
+        else:
+            summary = import_file(stores.ledger, file)
+    except OSError as error:
+        typer.echo(f"fundtrail: cannot read {file}: {error.strerror}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        stores.close()
+    print_json(summary.as_dict())
+    raise typer.Exit(EXIT_REJECTED if summary.rejected else 0)
+
+
+def parse_as_of(text: str | None) -> int:
+    if text is None:
+        return END_OF_TIME
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        typer.echo(f"fundtrail: --as-of {text!r} must be an ISO 8601 time with an offset", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    return instant_micros(moment.isoformat())
+
+
+@app.command()
+def report(
+    kind: Annotated[str, typer.Argument(help="project, donor, payee or foundation.")],
+    identifier: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the contract's JSON.")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Count only what happened at or before TIME.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Print one report: a project's balance, a donor's trail, a payee's totals, a foundation's custody."""
+    if kind not in REPORTS:
+        typer.echo(f"fundtrail: report kind {kind!r} is not one of {', '.join(REPORTS)}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    moment = parse_as_of(as_of)
+    stores = _open(store, "report")
+    try:
+        stores.catch_up()
+        result = REPORTS[kind](stores.read_model, identifier, moment)
+    except DomainError as error:
+        if as_json:
+            print_json(error.as_dict())
+        else:
+            typer.echo(f"fundtrail: {error.code}: {error.message}", err=True)
+        raise typer.Exit(EXIT_NOT_FOUND) from None
+    finally:
+        stores.close()
+    if as_json:
+        print_json(result)
+    else:
+        render.report(stdout, kind, result)
+
+
+@app.command()
+def demo(
+    store: Annotated[
+        Optional[str], typer.Option("--store", help="Keep the demo ledger here instead of a temporary file.")
+    ] = None,
+) -> None:
+    """Run a realistic story on a fresh embedded ledger and show what each party sees."""
+    from infra.demo import run_demo
+
+    bind_correlation_id("demo")
+    raise typer.Exit(run_demo(stdout, store))
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,120 @@
+"""A thin, explicit SQL connection for the read models: SQLite's sqlite3 or PostgreSQL's psycopg."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from infra.limits import sqlite_lock_timeout_seconds_max
+
+_NAMED = re.compile(r":([a-z_]+)")
+
+
+class Database(Protocol):
+    """What the read-model store needs: queries, and writes inside one transaction."""
+
+    dialect: str
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    @contextmanager
+    def transaction(self) -> Iterator[Writer]: ...
+
+    def close(self) -> None: ...
+
+
+class Writer(Protocol):
+    """Statements inside one open transaction."""
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
+
+    def executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+
+class SQLiteDatabase:
+    """sqlite3 on the same file as the event store, in WAL mode so readers never block the writer."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(
+            path, timeout=sqlite_lock_timeout_seconds_max, isolation_level=None, check_same_thread=False
+        )
+        self.connection.row_factory = sqlite3.Row
+        self.connection.execute("PRAGMA journal_mode=WAL")
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.connection.execute(sql, params or {})]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Writer]:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SQLiteWriter(self.connection)
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _SQLiteWriter:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        self.connection.execute(sql, params or {})
+
+    def executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+        self.connection.executemany(sql, rows)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.connection.execute(sql, params or {})]
+
+
+class PostgresDatabase:
+    """psycopg 3 on one connection, with the schema set on the search path."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conninfo: str, schema: str | None = None) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        options = f"-c search_path={schema}" if schema else None
+        self.connection = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True, options=options)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})  # type: ignore[arg-type]
+            return list(cursor.fetchall()) if cursor.description else []
+
+    @contextmanager
+    def transaction(self) -> Iterator[Writer]:
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            yield _PostgresWriter(cursor)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _PostgresWriter:
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        self.cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
+
+    def executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+        self.cursor.executemany(_NAMED.sub(r"%(\1)s", sql), rows)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
+        return list(self.cursor.fetchall()) if self.cursor.description else []

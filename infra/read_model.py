@@ -1,0 +1,214 @@
+"""The read-model tables: the facts the reports query, and the tracking position that keeps them exact."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Final
+
+from infra.database import Database, Writer
+from projections.facts import Fact
+
+SCHEMA: Final = [
+    """CREATE TABLE IF NOT EXISTS ft_tracking (
+        projection TEXT PRIMARY KEY, position BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_foundations (foundation_id TEXT PRIMARY KEY, name TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_partners (partner_id TEXT PRIMARY KEY, name TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_payees (payee_id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_donors (
+        donor_id TEXT PRIMARY KEY, display_name TEXT, anonymous BOOLEAN NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_projects (
+        project_id TEXT PRIMARY KEY, foundation_id TEXT NOT NULL, partner_id TEXT NOT NULL, name TEXT NOT NULL,
+        currency TEXT NOT NULL, opened_at BIGINT NOT NULL, closed_at BIGINT)""",
+    "CREATE INDEX IF NOT EXISTS ft_projects_by_foundation ON ft_projects (foundation_id, project_id)",
+    """CREATE TABLE IF NOT EXISTS ft_donations (
+        donation_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL, project_id TEXT NOT NULL, donor_id TEXT NOT NULL,
+        currency TEXT NOT NULL, amount_minor BIGINT NOT NULL, received_at BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS ft_donations_by_donor ON ft_donations (donor_id, sequence)",
+    "CREATE INDEX IF NOT EXISTS ft_donations_by_project ON ft_donations (project_id, received_at)",
+    """CREATE TABLE IF NOT EXISTS ft_disbursements (
+        disbursement_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL, project_id TEXT NOT NULL, payee_id TEXT NOT NULL,
+        currency TEXT NOT NULL, amount_minor BIGINT NOT NULL, approved_at BIGINT, paid_at BIGINT,
+        paid_sequence BIGINT)""",
+    "CREATE INDEX IF NOT EXISTS ft_disbursements_by_project ON ft_disbursements (project_id)",
+    """CREATE TABLE IF NOT EXISTS ft_movements (
+        sequence BIGINT NOT NULL, position INTEGER NOT NULL, project_id TEXT NOT NULL, kind TEXT NOT NULL,
+        donation_id TEXT NOT NULL, disbursement_id TEXT, payee_id TEXT, currency TEXT NOT NULL,
+        amount_minor BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (sequence, position))""",
+    "CREATE INDEX IF NOT EXISTS ft_movements_by_project ON ft_movements (project_id, kind, at)",
+    "CREATE INDEX IF NOT EXISTS ft_movements_by_donation ON ft_movements (donation_id)",
+    "CREATE INDEX IF NOT EXISTS ft_movements_by_payee ON ft_movements (payee_id, at)",
+]
+
+TABLES: Final = [
+    "ft_tracking", "ft_foundations", "ft_partners", "ft_payees", "ft_donors", "ft_projects", "ft_donations",
+    "ft_disbursements", "ft_movements",
+]
+
+_WRITES: Final = {
+    "foundation": "INSERT INTO ft_foundations (foundation_id, name) VALUES (:foundation_id, :name) "
+    "ON CONFLICT DO NOTHING",
+    "partner": "INSERT INTO ft_partners (partner_id, name) VALUES (:partner_id, :name) ON CONFLICT DO NOTHING",
+    "payee": "INSERT INTO ft_payees (payee_id, name, kind) VALUES (:payee_id, :name, :kind) ON CONFLICT DO NOTHING",
+    "donor": "INSERT INTO ft_donors (donor_id, display_name, anonymous) VALUES (:donor_id, :display_name, :anonymous) "
+    "ON CONFLICT DO NOTHING",
+    "project": "INSERT INTO ft_projects (project_id, foundation_id, partner_id, name, currency, opened_at) "
+    "VALUES (:project_id, :foundation_id, :partner_id, :name, :currency, :opened_at) ON CONFLICT DO NOTHING",
+    "project_closed": "UPDATE ft_projects SET closed_at = :closed_at WHERE project_id = :project_id",
+    "donation": "INSERT INTO ft_donations (donation_id, sequence, project_id, donor_id, currency, amount_minor, "
+    "received_at) VALUES (:donation_id, :sequence, :project_id, :donor_id, :currency, :amount_minor, :received_at) "
+    "ON CONFLICT DO NOTHING",
+    "disbursement": "INSERT INTO ft_disbursements (disbursement_id, sequence, project_id, payee_id, currency, "
+    "amount_minor) VALUES (:disbursement_id, :sequence, :project_id, :payee_id, :currency, :amount_minor) "
+    "ON CONFLICT DO NOTHING",
+    "disbursement_approved": "UPDATE ft_disbursements SET approved_at = :approved_at "
+    "WHERE disbursement_id = :disbursement_id",
+    "disbursement_paid": "UPDATE ft_disbursements SET paid_at = :paid_at, paid_sequence = :paid_sequence "
+    "WHERE disbursement_id = :disbursement_id",
+    "movement": "INSERT INTO ft_movements (sequence, position, project_id, kind, donation_id, disbursement_id, "
+    "payee_id, currency, amount_minor, at) VALUES (:sequence, :position, :project_id, :kind, :donation_id, "
+    ":disbursement_id, :payee_id, :currency, :amount_minor, :at) ON CONFLICT DO NOTHING",
+}
+
+_IDS: Final = {
+    "project": "SELECT project_id AS id FROM ft_projects",
+    "donor": "SELECT donor_id AS id FROM ft_donors",
+    "payee": "SELECT payee_id AS id FROM ft_payees",
+    "foundation": "SELECT foundation_id AS id FROM ft_foundations",
+}
+_HAS: Final = {kind: f"SELECT 1 AS found FROM ({sql}) known WHERE id = :id" for kind, sql in _IDS.items()}
+
+
+class ReadModel:
+    """Writes facts with their tracking position in one transaction, and answers the report queries."""
+
+    def __init__(self, database: Database, projection: str = "reports") -> None:
+        self.database = database
+        self.projection = projection
+
+    def create_tables(self) -> None:
+        with self.database.transaction() as writer:
+            for statement in SCHEMA:
+                writer.execute(statement)
+
+    def drop_tables(self) -> None:
+        with self.database.transaction() as writer:
+            for table in TABLES:
+                writer.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def position(self) -> int:
+        rows = self.database.query(
+            "SELECT position FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}
+        )
+        return int(rows[0]["position"]) if rows else 0
+
+    def write(self, facts: list[Fact], position: int) -> None:
+        """Apply `facts` and move the tracking position to `position`, all or nothing.
+
+        The position only moves forward: a batch already applied (by a concurrent catch-up)
+        is refused by the WHERE clause, and the whole transaction is rolled back.
+        """
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        with self.database.transaction() as writer:
+            current = self._locked_position(writer)
+            if position <= current:
+                return
+            for kind, row in facts:
+                by_kind[kind].append(row)
+                if kind in ("project_closed", "disbursement_approved", "disbursement_paid"):
+                    self._flush(writer, by_kind)
+            self._flush(writer, by_kind)
+            writer.execute(
+                "INSERT INTO ft_tracking (projection, position) VALUES (:projection, :position) "
+                "ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                {"projection": self.projection, "position": position},
+            )
+
+    def _locked_position(self, writer: Writer) -> int:
+        """The tracking position, read under a lock that concurrent catch-ups queue behind."""
+        if self.database.dialect == "postgresql":
+            writer.execute("LOCK TABLE ft_tracking IN SHARE ROW EXCLUSIVE MODE")
+        rows = writer.query(
+            "SELECT position FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}
+        )
+        return int(rows[0]["position"]) if rows else 0
+
+    @staticmethod
+    def _flush(writer: Writer, by_kind: dict[str, list[dict[str, Any]]]) -> None:
+        """Write pending rows in dependency order: rows before the updates that refer to them."""
+        for kind in _WRITES:
+            rows = by_kind.pop(kind, None)
+            if rows:
+                writer.executemany(_WRITES[kind], rows)
+
+    # The queries of projections.reports.ReportSource.
+
+    def project(self, project_id: str) -> dict[str, Any] | None:
+        rows = self.database.query(
+            "SELECT project_id, foundation_id, currency, closed_at FROM ft_projects WHERE project_id = :id",
+            {"id": project_id},
+        )
+        return rows[0] if rows else None
+
+    def project_figures(self, project_id: str, as_of: int) -> dict[str, int]:
+        params = {"id": project_id, "as_of": as_of}
+        donated = self.database.query(
+            "SELECT COALESCE(SUM(amount_minor), 0) AS donated, COUNT(*) AS donation_count, "
+            "COUNT(DISTINCT donor_id) AS donor_count FROM ft_donations "
+            "WHERE project_id = :id AND received_at <= :as_of",
+            params,
+        )[0]
+        moved = self.database.query(
+            "SELECT kind, COALESCE(SUM(amount_minor), 0) AS total FROM ft_movements "
+            "WHERE project_id = :id AND at <= :as_of GROUP BY kind",
+            params,
+        )
+        reserved = self.database.query(
+            "SELECT COALESCE(SUM(amount_minor), 0) AS reserved FROM ft_disbursements "
+            "WHERE project_id = :id AND approved_at <= :as_of AND (paid_at IS NULL OR paid_at > :as_of)",
+            params,
+        )[0]
+        figures = {"payout": 0, "payee_refund": 0, "donor_refund": 0}
+        figures.update({row["kind"]: int(row["total"]) for row in moved})
+        figures.update({key: int(value) for key, value in donated.items()})
+        figures["reserved"] = int(reserved["reserved"])
+        return figures
+
+    def has(self, kind: str, business_id: str) -> bool:
+        return bool(self.database.query(_HAS[kind], {"id": business_id}))
+
+    def ids(self, kind: str) -> list[str]:
+        return [row["id"] for row in self.database.query(_IDS[kind])]
+
+    def donor_donations(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:
+        return self.database.query(
+            "SELECT donation_id, project_id, currency, amount_minor FROM ft_donations "
+            "WHERE donor_id = :id AND received_at <= :as_of ORDER BY sequence",
+            {"id": donor_id, "as_of": as_of},
+        )
+
+    def donor_spending(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:
+        """Per donation and disbursement, what went to the payee net of returns; donor refunds apart."""
+        return self.database.query(
+            "SELECT m.donation_id, CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END AS kind, "
+            "m.disbursement_id, m.payee_id, "
+            "SUM(CASE WHEN m.kind = 'payee_refund' THEN -m.amount_minor ELSE m.amount_minor END) AS amount_minor, "
+            "MIN(m.sequence) AS first_sequence "
+            "FROM ft_movements m JOIN ft_donations d ON d.donation_id = m.donation_id "
+            "WHERE d.donor_id = :id AND m.at <= :as_of AND d.received_at <= :as_of "
+            "GROUP BY m.donation_id, CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END, "
+            "m.disbursement_id, m.payee_id ORDER BY first_sequence",
+            {"id": donor_id, "as_of": as_of},
+        )
+
+    def payee_totals(self, payee_id: str, as_of: int) -> list[dict[str, Any]]:
+        return self.database.query(
+            "SELECT currency, kind, SUM(amount_minor) AS amount_minor FROM ft_movements "
+            "WHERE payee_id = :id AND kind IN ('payout', 'payee_refund') AND at <= :as_of GROUP BY currency, kind",
+            {"id": payee_id, "as_of": as_of},
+        )
+
+    def foundation_projects(self, foundation_id: str) -> list[dict[str, Any]]:
+        return self.database.query(
+            "SELECT project_id, currency FROM ft_projects WHERE foundation_id = :id ORDER BY project_id",
+            {"id": foundation_id},
+        )

@@ -1,0 +1,1 @@
+"""The application: one method per command (load, decide, save), and the queries."""

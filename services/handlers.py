@@ -1,0 +1,190 @@
+"""One method per command of the contract: load what it names, let the domain decide, note the change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain.commands import (
+    ApproveDisbursement, CloseProject, Command, OpenProject, RecordDonation, RecordPayeeRefund, RecordPayout,
+    RefundDonation, RegisterDonor, RegisterFoundation, RegisterPartner, RegisterPayee, RejectDisbursement,
+    RequestDisbursement, command_digest,
+)
+from domain.errors import DomainError, Duplicate
+from domain.identity import aggregate_id
+from domain.money import check_currency, parse_amount
+from domain.project import Project
+from domain.registry import Donor, Foundation, IdentifierClaim, Partner, Payee, Registered
+from services.unit_of_work import UnitOfWork
+
+
+def _iso(command: Any, name: str) -> str:
+    return str(getattr(command, name).isoformat())
+
+
+class CommandHandlers:
+    """Applies commands to aggregates in a unit of work; raises DomainError or Duplicate."""
+
+    def __init__(self, work: UnitOfWork) -> None:
+        self.work = work
+        self._handlers: dict[type[Command], Callable[[Any], None]] = {
+            RegisterFoundation: self.register_foundation,
+            RegisterPartner: self.register_partner,
+            RegisterPayee: self.register_payee,
+            RegisterDonor: self.register_donor,
+            OpenProject: self.open_project,
+            RecordDonation: self.record_donation,
+            RequestDisbursement: self.request_disbursement,
+            ApproveDisbursement: self.approve_disbursement,
+            RejectDisbursement: self.reject_disbursement,
+            RecordPayout: self.record_payout,
+            RecordPayeeRefund: self.record_payee_refund,
+            RefundDonation: self.refund_donation,
+            CloseProject: self.close_project,
+        }
+
+    def handle(self, command: Command) -> None:
+        self._handlers[type(command)](command)
+
+    # Loading, with the contract's error for what the ledger does not know.
+
+    def _existing(self, kind: type[Registered], business_id: str, command: Command) -> None:
+        """Refuse to register a second time: a duplicate when identical, id_conflict otherwise."""
+        found = self.work.get(kind, aggregate_id(kind.kind, business_id))
+        if found is not None:
+            found.check_same_command(command_digest(command), business_id)
+
+    def _claim(self, kind: str, identifier: str, command: Command) -> str:
+        """Check that `identifier` of `kind` is new (or this very command again); returns the digest."""
+        digest = command_digest(command)
+        found = self.work.get(IdentifierClaim, aggregate_id(kind, identifier))
+        if found is not None:
+            found.check_same_command(digest, identifier)
+        return digest
+
+    def _claimed_project(self, kind: str, identifier: str) -> Project:
+        claim = self.work.get(IdentifierClaim, aggregate_id(kind, identifier))
+        if claim is None:
+            raise DomainError(f"unknown_{kind}", f"no {kind} {identifier!r} in the ledger")
+        return self._project(claim.project_id)
+
+    def _project(self, project_id: str) -> Project:
+        project = self.work.get(Project, aggregate_id("project", project_id))
+        if project is None:
+            raise DomainError("unknown_project", f"no project {project_id!r} in the ledger")
+        return project
+
+    def _require(self, kind: type[Registered], business_id: str) -> None:
+        if self.work.get(kind, aggregate_id(kind.kind, business_id)) is None:
+            raise DomainError(f"unknown_{kind.kind}", f"no {kind.kind} {business_id!r} is registered")
+
+    def _record_claim(self, kind: str, identifier: str, project: Project, digest: str) -> None:
+        self.work.changed(project)
+        self.work.changed(IdentifierClaim(kind=kind, identifier=identifier, project_id=project.project_id, command_digest=digest))
+
+    # Registrations.
+
+    def register_foundation(self, command: RegisterFoundation) -> None:
+        self._existing(Foundation, command.foundation_id, command)
+        self.work.changed(Foundation(
+            foundation_id=command.foundation_id, name=command.name, public_fundraising=command.public_fundraising,
+            command_digest=command_digest(command),
+        ))
+
+    def register_partner(self, command: RegisterPartner) -> None:
+        self._existing(Partner, command.partner_id, command)
+        self.work.changed(Partner(partner_id=command.partner_id, name=command.name, command_digest=command_digest(command)))
+
+    def register_payee(self, command: RegisterPayee) -> None:
+        self._existing(Payee, command.payee_id, command)
+        self.work.changed(Payee(
+            payee_id=command.payee_id, name=command.name, payee_kind=command.kind, command_digest=command_digest(command)
+        ))
+
+    def register_donor(self, command: RegisterDonor) -> None:
+        self._existing(Donor, command.donor_id, command)
+        self.work.changed(Donor(
+            donor_id=command.donor_id, display_name=command.display_name, anonymous=command.anonymous,
+            command_digest=command_digest(command),
+        ))
+
+    def open_project(self, command: OpenProject) -> None:
+        check_currency(command.currency)
+        existing = self.work.get(Project, aggregate_id("project", command.project_id))
+        if existing is not None:
+            if existing.command_digest == command_digest(command):
+                raise Duplicate(command.project_id)
+            raise DomainError("id_conflict", f"project {command.project_id!r} already exists with other content")
+        self._require(Foundation, command.foundation_id)
+        self._require(Partner, command.partner_id)
+        self.work.changed(Project(
+            project_id=command.project_id, foundation_id=command.foundation_id, partner_id=command.partner_id,
+            name=command.name, currency=command.currency, opened_at=_iso(command, "opened_at"),
+            command_digest=command_digest(command),
+        ))
+
+    # Money.
+
+    def record_donation(self, command: RecordDonation) -> None:
+        amount_minor = parse_amount(command.amount, command.currency)
+        digest = self._claim("donation", command.donation_id, command)
+        project = self._project(command.project_id)
+        self._require(Donor, command.donor_id)
+        project.receive_donation(
+            donation_id=command.donation_id, donor_id=command.donor_id, amount_minor=amount_minor,
+            currency=command.currency, channel=command.channel, received_at=_iso(command, "received_at"),
+            external_ref=command.external_ref,
+        )
+        self._record_claim("donation", command.donation_id, project, digest)
+
+    def request_disbursement(self, command: RequestDisbursement) -> None:
+        digest = self._claim("disbursement", command.disbursement_id, command)
+        project = self._project(command.project_id)
+        amount_minor = parse_amount(command.amount, project.currency)
+        project.check_payee_is_not_partner(command.payee_id)
+        self._require(Payee, command.payee_id)
+        project.request_disbursement(
+            disbursement_id=command.disbursement_id, payee_id=command.payee_id, amount_minor=amount_minor,
+            purpose=command.purpose, requested_by=command.requested_by, requested_at=_iso(command, "requested_at"),
+        )
+        self._record_claim("disbursement", command.disbursement_id, project, digest)
+
+    def approve_disbursement(self, command: ApproveDisbursement) -> None:
+        project = self._claimed_project("disbursement", command.disbursement_id)
+        project.approve_disbursement(command.disbursement_id, command.approved_by, _iso(command, "approved_at"))
+        self.work.changed(project)
+
+    def reject_disbursement(self, command: RejectDisbursement) -> None:
+        project = self._claimed_project("disbursement", command.disbursement_id)
+        project.reject_disbursement(
+            command.disbursement_id, command.rejected_by, command.reason, _iso(command, "rejected_at")
+        )
+        self.work.changed(project)
+
+    def record_payout(self, command: RecordPayout) -> None:
+        project = self._claimed_project("disbursement", command.disbursement_id)
+        project.record_payout(command.disbursement_id, _iso(command, "paid_at"), command.bank_ref)
+        self.work.changed(project)
+
+    def record_payee_refund(self, command: RecordPayeeRefund) -> None:
+        digest = self._claim("refund", command.refund_id, command)
+        project = self._claimed_project("disbursement", command.disbursement_id)
+        amount_minor = parse_amount(command.amount, project.currency)
+        project.record_payee_refund(
+            command.refund_id, command.disbursement_id, amount_minor, _iso(command, "received_at"), command.bank_ref
+        )
+        self._record_claim("refund", command.refund_id, project, digest)
+
+    def refund_donation(self, command: RefundDonation) -> None:
+        digest = self._claim("refund", command.refund_id, command)
+        project = self._claimed_project("donation", command.donation_id)
+        amount_minor = parse_amount(command.amount, project.currency)
+        project.refund_donation(
+            command.refund_id, command.donation_id, amount_minor, command.reason, _iso(command, "refunded_at")
+        )
+        self._record_claim("refund", command.refund_id, project, digest)
+
+    def close_project(self, command: CloseProject) -> None:
+        project = self._project(command.project_id)
+        project.close(_iso(command, "closed_at"))
+        self.work.changed(project)

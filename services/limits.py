@@ -1,0 +1,17 @@
+"""Every limit of the service layer, in one place, each with its reason."""
+
+from typing import Final
+
+# Commands applied in memory before one transaction saves them all: large enough that the
+# commit's fsync is shared by many commands, small enough that a crash re-sends little.
+import_batch_max: Final = 1000
+
+# Aggregates kept loaded between batches: a whole giving day's active projects and parties
+# fit, and the bound keeps a long import's memory flat.
+aggregate_cache_max: Final = 50_000
+
+# Stored events read from the log in one go while a read model catches up.
+catch_up_page_max: Final = 2000
+
+# How many times a batch is re-decided after another writer saved first.
+conflict_retries_max: Final = 5

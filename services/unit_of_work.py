@@ -1,0 +1,71 @@
+"""Loads aggregates once, keeps what commands change, and saves a batch in one transaction."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+
+from services.limits import aggregate_cache_max
+
+AggregateT = TypeVar("AggregateT", bound=Aggregate)
+
+
+class UnitOfWork:
+    """A bounded cache of loaded aggregates and the set of those with unsaved events."""
+
+    def __init__(self, application: Application, cache_max: int = aggregate_cache_max) -> None:
+        self.application = application
+        self.cache_max = cache_max
+        self._loaded: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._changed: dict[UUID, Aggregate] = {}
+
+    def get(self, kind: type[AggregateT], aggregate_id: UUID) -> AggregateT | None:
+        """The aggregate with this id, or None when the ledger has none."""
+        found = self._loaded.get(aggregate_id)
+        if found is None:
+            try:
+                found = self.application.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            self._remember(found)
+        else:
+            self._loaded.move_to_end(aggregate_id)
+        if not isinstance(found, kind):
+            return None
+        return found
+
+    def changed(self, aggregate: Aggregate) -> None:
+        """Note that a command triggered events on this aggregate (new or loaded)."""
+        self._changed[aggregate.id] = aggregate
+        self._remember(aggregate)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self._changed)
+
+    def commit(self) -> int:
+        """Save every change in one transaction; returns the number of events recorded."""
+        if not self._changed:
+            return 0
+        pending = list(self._changed.values())
+        recordings = self.application.save(*pending)
+        self._changed.clear()
+        self._trim()
+        return len(recordings)
+
+    def discard(self) -> None:
+        """Forget unsaved changes and everything loaded: the next get reads the store again."""
+        self._changed.clear()
+        self._loaded.clear()
+
+    def _remember(self, aggregate: Aggregate) -> None:
+        self._loaded[aggregate.id] = aggregate
+        self._loaded.move_to_end(aggregate.id)
+
+    def _trim(self) -> None:
+        while len(self._loaded) > self.cache_max:
+            self._loaded.popitem(last=False)
