@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
@@ -33,7 +33,9 @@ def _instant(value: Any) -> datetime:
     return moment
 
 
-Identifier = Annotated[StrictStr, Field(min_length=1, max_length=identifier_length_max, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")]
+Identifier = Annotated[
+    StrictStr, Field(min_length=1, max_length=identifier_length_max, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
+]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=name_length_max)]
 Text = Annotated[StrictStr, Field(min_length=1, max_length=text_length_max)]
 Reference = Annotated[StrictStr, Field(min_length=1, max_length=reference_length_max)]
@@ -156,9 +158,19 @@ class CloseProject(Command):
 
 AnyCommand = Annotated[
     Union[
-        RegisterFoundation, RegisterPartner, RegisterPayee, RegisterDonor, OpenProject,
-        RecordDonation, RequestDisbursement, ApproveDisbursement, RejectDisbursement,
-        RecordPayout, RecordPayeeRefund, RefundDonation, CloseProject,
+        RegisterFoundation,
+        RegisterPartner,
+        RegisterPayee,
+        RegisterDonor,
+        OpenProject,
+        RecordDonation,
+        RequestDisbursement,
+        ApproveDisbursement,
+        RejectDisbursement,
+        RecordPayout,
+        RecordPayeeRefund,
+        RefundDonation,
+        CloseProject,
     ],
     Field(discriminator="type"),
 ]
@@ -172,7 +184,7 @@ COMMAND_TYPES: Final = frozenset(
 def parse_command(data: object) -> AnyCommand:
     """Validate one command (a decoded JSON object) or raise a DomainError with its code."""
     if not isinstance(data, dict):
-        raise DomainError("invalid_command", "a command must be a JSON object with a \"type\" field")
+        raise DomainError("invalid_command", 'a command must be a JSON object with a "type" field')
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in COMMAND_TYPES:
         shown = kind[:40] if isinstance(kind, str) else kind
@@ -206,7 +218,7 @@ def command_digest(command: Command) -> str:
     content: dict[str, object] = {}
     for key, value in command.model_dump().items():
         if isinstance(value, datetime):
-            value = value.astimezone(timezone.utc).isoformat()
+            value = value.astimezone(UTC).isoformat()
         elif key == "amount" and isinstance(value, str):
             match = _TRAILING_ZEROS.match(value)
             value = (match.group(1) + (match.group(2) or "").rstrip(".")) if match else value

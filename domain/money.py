@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
 
 from domain.errors import DomainError
@@ -11,11 +10,41 @@ from domain.errors import DomainError
 # ISO 4217 minor units of the currencies a Chinese charity ledger meets in practice. A
 # currency outside this table is refused rather than guessed at.
 CURRENCY_EXPONENTS: Final[dict[str, int]] = {
-    "CNY": 2, "HKD": 2, "MOP": 2, "TWD": 2, "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2,
-    "CAD": 2, "AUD": 2, "NZD": 2, "SGD": 2, "MYR": 2, "THB": 2, "PHP": 2, "INR": 2,
-    "SEK": 2, "NOK": 2, "DKK": 2, "RUB": 2, "BRL": 2, "MXN": 2, "ZAR": 2, "AED": 2,
-    "JPY": 0, "KRW": 0, "VND": 0, "IDR": 2, "CLP": 0, "ISK": 0,
-    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3,
+    "CNY": 2,
+    "HKD": 2,
+    "MOP": 2,
+    "TWD": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "SGD": 2,
+    "MYR": 2,
+    "THB": 2,
+    "PHP": 2,
+    "INR": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "RUB": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "ZAR": 2,
+    "AED": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "IDR": 2,
+    "CLP": 0,
+    "ISK": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
 }
 
 # The largest amount one command may carry, in minor units: 10^17 keeps every sum of a
@@ -40,12 +69,10 @@ def parse_amount(text: str, currency: str) -> int:
     match = _DECIMAL.fullmatch(text) if isinstance(text, str) and len(text) <= 40 else None
     if match is None:
         shown = text[:40] if isinstance(text, str) else repr(text)[:40]
-        raise DomainError("invalid_amount", f"amount {shown!r} is not a plain decimal string such as \"500.00\"")
+        raise DomainError("invalid_amount", f'amount {shown!r} is not a plain decimal string such as "500.00"')
     whole, fraction = match.group(1), match.group(2) or ""
     if len(fraction) > exponent:
-        raise DomainError(
-            "invalid_amount", f"amount {text!r} has more than {exponent} decimal places for {currency}"
-        )
+        raise DomainError("invalid_amount", f"amount {text!r} has more than {exponent} decimal places for {currency}")
     amount_minor = int(whole + fraction.ljust(exponent, "0"))
     if amount_minor <= 0:
         raise DomainError("invalid_amount", f"amount {text!r} must be greater than zero")
@@ -62,14 +89,3 @@ def format_amount(amount_minor: int, currency: str) -> str:
     if exponent == 0:
         return sign + digits
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An amount in minor units with its currency, for the places that carry both together."""
-
-    amount_minor: int
-    currency: str
-
-    def __str__(self) -> str:
-        return f"{format_amount(self.amount_minor, self.currency)} {self.currency}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -10,47 +9,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
+from domain.lots import Allocation, Disbursement, Lot, allocate_oldest_first, check_invariant, give_back_last_first
 from domain.money import format_amount
-
-# One allocation: [donation_id, amount_minor], as stored in PayoutSent and PayeeRefundReceived.
-Allocation = list[Any]
-
-
-class InvariantViolated(AssertionError):
-    """Raised explicitly (so that `python -O` keeps the check) when the books stop adding up."""
-
-
-def check_invariant(holds: bool, what: str) -> None:
-    if not holds:
-        raise InvariantViolated(what)
-
-
-@dataclass(slots=True)
-class Lot:
-    """One donation's money inside the project: amount = unspent + refunded + spent."""
-
-    donation_id: str
-    donor_id: str
-    position: int
-    amount_minor: int
-    unspent_minor: int
-    refunded_minor: int = 0
-    spent_minor: int = 0
-
-
-@dataclass(slots=True)
-class Disbursement:
-    """A payment to a payee, from request through decision to payout and returns."""
-
-    disbursement_id: str
-    payee_id: str
-    amount_minor: int
-    requested_by: str
-    status: str = "requested"  # requested, approved, rejected, paid
-    decision: tuple[str, ...] = ()
-    payout: tuple[str, str | None] | None = None
-    allocations: list[Allocation] = field(default_factory=list)
-    returned_minor: int = 0
 
 
 class Project(Aggregate):
@@ -62,8 +22,14 @@ class Project(Aggregate):
 
     @event("ProjectOpened")
     def __init__(
-        self, project_id: str, foundation_id: str, partner_id: str, name: str, currency: str,
-        opened_at: str, command_digest: str,
+        self,
+        project_id: str,
+        foundation_id: str,
+        partner_id: str,
+        name: str,
+        currency: str,
+        opened_at: str,
+        command_digest: str,
     ) -> None:
         self.project_id = project_id
         self.foundation_id = foundation_id
@@ -109,9 +75,7 @@ class Project(Aggregate):
 
     def check_currency(self, currency: str) -> None:
         if currency != self.currency:
-            raise DomainError(
-                "currency_mismatch", f"project {self.project_id!r} keeps {self.currency}, not {currency}"
-            )
+            raise DomainError("currency_mismatch", f"project {self.project_id!r} keeps {self.currency}, not {currency}")
 
     def check_payee_is_not_partner(self, payee_id: str) -> None:
         if payee_id == self.partner_id:
@@ -124,7 +88,9 @@ class Project(Aggregate):
     def disbursement(self, disbursement_id: str) -> Disbursement:
         found = self.disbursements.get(disbursement_id)
         if found is None:
-            raise DomainError("unknown_disbursement", f"no disbursement {disbursement_id!r} in project {self.project_id!r}")
+            raise DomainError(
+                "unknown_disbursement", f"no disbursement {disbursement_id!r} in project {self.project_id!r}"
+            )
         return found
 
     def lot(self, donation_id: str) -> Lot:
@@ -136,25 +102,47 @@ class Project(Aggregate):
     # Commands.
 
     def receive_donation(
-        self, donation_id: str, donor_id: str, amount_minor: int, currency: str, channel: str,
-        received_at: str, external_ref: str | None,
+        self,
+        donation_id: str,
+        donor_id: str,
+        amount_minor: int,
+        currency: str,
+        channel: str,
+        received_at: str,
+        external_ref: str | None,
     ) -> None:
         self.check_open()
         self.check_currency(currency)
         self._donation_received(
-            project_id=self.project_id, donation_id=donation_id, donor_id=donor_id, amount_minor=amount_minor,
-            currency=currency, channel=channel, received_at=received_at, external_ref=external_ref,
+            project_id=self.project_id,
+            donation_id=donation_id,
+            donor_id=donor_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            channel=channel,
+            received_at=received_at,
+            external_ref=external_ref,
         )
 
     def request_disbursement(
-        self, disbursement_id: str, payee_id: str, amount_minor: int, purpose: str, requested_by: str,
+        self,
+        disbursement_id: str,
+        payee_id: str,
+        amount_minor: int,
+        purpose: str,
+        requested_by: str,
         requested_at: str,
     ) -> None:
         self.check_payee_is_not_partner(payee_id)
         self.check_open()
         self._disbursement_requested(
-            project_id=self.project_id, disbursement_id=disbursement_id, payee_id=payee_id,
-            amount_minor=amount_minor, currency=self.currency, purpose=purpose, requested_by=requested_by,
+            project_id=self.project_id,
+            disbursement_id=disbursement_id,
+            payee_id=payee_id,
+            amount_minor=amount_minor,
+            currency=self.currency,
+            purpose=purpose,
+            requested_by=requested_by,
             requested_at=requested_at,
         )
 
@@ -167,7 +155,8 @@ class Project(Aggregate):
             raise DomainError("already_decided", f"disbursement {disbursement_id!r} is already {disbursement.status}")
         if approved_by == disbursement.requested_by:
             raise DomainError(
-                "same_approver", f"{approved_by!r} requested disbursement {disbursement_id!r} and may not approve it too"
+                "same_approver",
+                f"{approved_by!r} requested disbursement {disbursement_id!r} and may not approve it too",
             )
         if disbursement.amount_minor > self.available_minor:
             raise DomainError(
@@ -176,7 +165,9 @@ class Project(Aggregate):
                 f"{self.project_id!r} has {self._money(self.available_minor)} available",
             )
         self._disbursement_approved(
-            project_id=self.project_id, disbursement_id=disbursement_id, approved_by=approved_by,
+            project_id=self.project_id,
+            disbursement_id=disbursement_id,
+            approved_by=approved_by,
             approved_at=approved_at,
         )
 
@@ -187,7 +178,10 @@ class Project(Aggregate):
         if disbursement.status != "requested":
             raise DomainError("already_decided", f"disbursement {disbursement_id!r} is already {disbursement.status}")
         self._disbursement_rejected(
-            project_id=self.project_id, disbursement_id=disbursement_id, rejected_by=rejected_by, reason=reason,
+            project_id=self.project_id,
+            disbursement_id=disbursement_id,
+            rejected_by=rejected_by,
+            reason=reason,
             rejected_at=rejected_at,
         )
 
@@ -199,12 +193,18 @@ class Project(Aggregate):
             raise DomainError("already_paid", f"disbursement {disbursement_id!r} was already paid")
         if disbursement.status != "approved":
             raise DomainError(
-                "not_approved", f"disbursement {disbursement_id!r} is {disbursement.status}, not approved: it cannot be paid"
+                "not_approved",
+                f"disbursement {disbursement_id!r} is {disbursement.status}, not approved: it cannot be paid",
             )
         self._payout_sent(
-            project_id=self.project_id, disbursement_id=disbursement_id, payee_id=disbursement.payee_id,
-            amount_minor=disbursement.amount_minor, currency=self.currency, paid_at=paid_at, bank_ref=bank_ref,
-            allocations=self._allocate_oldest_first(disbursement.amount_minor),
+            project_id=self.project_id,
+            disbursement_id=disbursement_id,
+            payee_id=disbursement.payee_id,
+            amount_minor=disbursement.amount_minor,
+            currency=self.currency,
+            paid_at=paid_at,
+            bank_ref=bank_ref,
+            allocations=allocate_oldest_first(self.lot_order, self.first_unspent_position, disbursement.amount_minor),
         )
 
     def record_payee_refund(
@@ -220,18 +220,26 @@ class Project(Aggregate):
                 f"that disbursement {disbursement_id!r} paid and has not had back",
             )
         self._payee_refund_received(
-            project_id=self.project_id, refund_id=refund_id, disbursement_id=disbursement_id,
-            payee_id=disbursement.payee_id, amount_minor=amount_minor, currency=self.currency,
-            received_at=received_at, bank_ref=bank_ref,
-            allocations=self._give_back_last_first(disbursement, amount_minor),
+            project_id=self.project_id,
+            refund_id=refund_id,
+            disbursement_id=disbursement_id,
+            payee_id=disbursement.payee_id,
+            amount_minor=amount_minor,
+            currency=self.currency,
+            received_at=received_at,
+            bank_ref=bank_ref,
+            allocations=give_back_last_first(disbursement, amount_minor),
         )
 
-    def refund_donation(self, refund_id: str, donation_id: str, amount_minor: int, reason: str, refunded_at: str) -> None:
+    def refund_donation(
+        self, refund_id: str, donation_id: str, amount_minor: int, reason: str, refunded_at: str
+    ) -> None:
         lot = self.lot(donation_id)
         if amount_minor > lot.unspent_minor:
             raise DomainError(
                 "refund_exceeds_unspent",
-                f"donation {donation_id!r} has {self._money(lot.unspent_minor)} unspent, less than {self._money(amount_minor)}",
+                f"donation {donation_id!r} has {self._money(lot.unspent_minor)} unspent, "
+                f"less than {self._money(amount_minor)}",
             )
         if self.balance_minor - amount_minor < self.reserved_minor:
             raise DomainError(
@@ -241,8 +249,14 @@ class Project(Aggregate):
                 f"({self._money(self.available_minor)} available)",
             )
         self._donation_refunded(
-            project_id=self.project_id, refund_id=refund_id, donation_id=donation_id, donor_id=lot.donor_id,
-            amount_minor=amount_minor, currency=self.currency, reason=reason, refunded_at=refunded_at,
+            project_id=self.project_id,
+            refund_id=refund_id,
+            donation_id=donation_id,
+            donor_id=lot.donor_id,
+            amount_minor=amount_minor,
+            currency=self.currency,
+            reason=reason,
+            refunded_at=refunded_at,
         )
 
     def close(self, closed_at: str) -> None:
@@ -252,42 +266,19 @@ class Project(Aggregate):
             raise DomainError("id_conflict", f"project {self.project_id!r} was already closed at {self.closed_at}")
         self._closed(project_id=self.project_id, closed_at=closed_at)
 
-    # Attribution: which lots a payout takes, and which a payee refund gives back to.
-
-    def _allocate_oldest_first(self, amount_minor: int) -> list[Allocation]:
-        """Take from the lots in ledger order, each lot's unspent amount in turn."""
-        allocations: list[Allocation] = []
-        remaining = amount_minor
-        position = self.first_unspent_position
-        while remaining > 0:
-            lot = self.lot_order[position]
-            taken = min(lot.unspent_minor, remaining)
-            if taken > 0:
-                allocations.append([lot.donation_id, taken])
-                remaining -= taken
-            position += 1
-        return allocations
-
-    @staticmethod
-    def _give_back_last_first(disbursement: Disbursement, amount_minor: int) -> list[Allocation]:
-        """Give back to the lots the payout took from, starting with the last one it took from."""
-        allocations: list[Allocation] = []
-        remaining = amount_minor
-        for donation_id, net_minor in reversed(disbursement.allocations):
-            if remaining == 0:
-                break
-            given = min(net_minor, remaining)
-            if given > 0:
-                allocations.append([donation_id, given])
-                remaining -= given
-        return allocations
-
     # Events: each applies a fact that was already decided; replay runs exactly this code.
 
     @event("DonationReceived")
     def _donation_received(
-        self, project_id: str, donation_id: str, donor_id: str, amount_minor: int, currency: str, channel: str,
-        received_at: str, external_ref: str | None,
+        self,
+        project_id: str,
+        donation_id: str,
+        donor_id: str,
+        amount_minor: int,
+        currency: str,
+        channel: str,
+        received_at: str,
+        external_ref: str | None,
     ) -> None:
         lot = Lot(donation_id, donor_id, len(self.lot_order), amount_minor, amount_minor)
         self.lots[donation_id] = lot
@@ -298,8 +289,15 @@ class Project(Aggregate):
 
     @event("DisbursementRequested")
     def _disbursement_requested(
-        self, project_id: str, disbursement_id: str, payee_id: str, amount_minor: int, currency: str, purpose: str,
-        requested_by: str, requested_at: str,
+        self,
+        project_id: str,
+        disbursement_id: str,
+        payee_id: str,
+        amount_minor: int,
+        currency: str,
+        purpose: str,
+        requested_by: str,
+        requested_at: str,
     ) -> None:
         self.disbursements[disbursement_id] = Disbursement(disbursement_id, payee_id, amount_minor, requested_by)
 
@@ -321,14 +319,23 @@ class Project(Aggregate):
 
     @event("PayoutSent")
     def _payout_sent(
-        self, project_id: str, disbursement_id: str, payee_id: str, amount_minor: int, currency: str, paid_at: str,
-        bank_ref: str | None, allocations: list[Allocation],
+        self,
+        project_id: str,
+        disbursement_id: str,
+        payee_id: str,
+        amount_minor: int,
+        currency: str,
+        paid_at: str,
+        bank_ref: str | None,
+        allocations: list[Allocation],
     ) -> None:
         disbursement = self.disbursements[disbursement_id]
         disbursement.status = "paid"
         disbursement.payout = (paid_at, bank_ref)
         disbursement.allocations = [[donation_id, taken] for donation_id, taken in allocations]
-        check_invariant(sum(taken for _, taken in allocations) == amount_minor, "payout allocations differ from its amount")
+        check_invariant(
+            sum(taken for _, taken in allocations) == amount_minor, "payout allocations differ from its amount"
+        )
         for donation_id, taken in allocations:
             lot = self.lots[donation_id]
             lot.unspent_minor -= taken
@@ -346,12 +353,22 @@ class Project(Aggregate):
 
     @event("PayeeRefundReceived")
     def _payee_refund_received(
-        self, project_id: str, refund_id: str, disbursement_id: str, payee_id: str, amount_minor: int, currency: str,
-        received_at: str, bank_ref: str | None, allocations: list[Allocation],
+        self,
+        project_id: str,
+        refund_id: str,
+        disbursement_id: str,
+        payee_id: str,
+        amount_minor: int,
+        currency: str,
+        received_at: str,
+        bank_ref: str | None,
+        allocations: list[Allocation],
     ) -> None:
         disbursement = self.disbursements[disbursement_id]
         check_invariant(sum(given for _, given in allocations) == amount_minor, "give-back differs from the refund")
-        net = {donation_id: net_minor for donation_id, net_minor in disbursement.allocations}
+        net: dict[str, int] = {}
+        for donation_id, net_minor in disbursement.allocations:
+            net[donation_id] = net_minor
         for donation_id, given in allocations:
             lot = self.lots[donation_id]
             lot.unspent_minor += given
@@ -367,8 +384,15 @@ class Project(Aggregate):
 
     @event("DonationRefunded")
     def _donation_refunded(
-        self, project_id: str, refund_id: str, donation_id: str, donor_id: str, amount_minor: int, currency: str,
-        reason: str, refunded_at: str,
+        self,
+        project_id: str,
+        refund_id: str,
+        donation_id: str,
+        donor_id: str,
+        amount_minor: int,
+        currency: str,
+        reason: str,
+        refunded_at: str,
     ) -> None:
         lot = self.lots[donation_id]
         lot.unspent_minor -= amount_minor

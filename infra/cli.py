@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -17,7 +17,7 @@ from domain.errors import DomainError
 from infra import render
 from infra.importer import import_file
 from infra.logging import bind_correlation_id, configure_logging
-from infra.store import StoreUnavailable, Stores, open_stores, redact, store_url
+from infra.store import Stores, StoreUnavailable, open_stores, redact, store_url
 from projections.facts import instant_micros
 from projections.reports import END_OF_TIME, REPORTS
 
@@ -29,7 +29,7 @@ app = typer.Typer(
 log = structlog.get_logger()
 stdout = Console()
 StoreOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--store", help="sqlite:///PATH (default ./fundtrail.db); also FUNDTRAIL_STORE.", show_default=False),
 ]
 
@@ -105,7 +105,7 @@ def report(
     kind: Annotated[str, typer.Argument(help="project, donor, payee or foundation.")],
     identifier: Annotated[str, typer.Argument(metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the contract's JSON.")] = False,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Count only what happened at or before TIME.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Count only what happened at or before TIME.")] = None,
     store: StoreOption = None,
 ) -> None:
     """Print one report: a project's balance, a donor's trail, a payee's totals, a foundation's custody."""
@@ -134,7 +134,7 @@ def report(
 @app.command()
 def demo(
     store: Annotated[
-        Optional[str], typer.Option("--store", help="Keep the demo ledger here instead of a temporary file.")
+        str | None, typer.Option("--store", help="Keep the demo ledger here instead of a temporary file.")
     ] = None,
 ) -> None:
     """Run a realistic story on a fresh embedded ledger and show what each party sees."""

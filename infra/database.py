@@ -93,7 +93,7 @@ class PostgresDatabase:
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.connection.cursor() as cursor:
-            cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})  # type: ignore[arg-type]
+            cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
             return list(cursor.fetchall()) if cursor.description else []
 
     @contextmanager

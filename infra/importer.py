@@ -46,7 +46,8 @@ def decode_line(raw: bytes) -> object | Outcome:
     except UnicodeDecodeError:
         return Outcome("rejected", "invalid_command", "line is not valid UTF-8")
     try:
-        return json.loads(text)
+        value: object = json.loads(text)
+        return value
     except (ValueError, RecursionError) as error:
         return Outcome("rejected", "invalid_command", f"line is not valid JSON: {str(error)[:120]}")
 
@@ -75,7 +76,9 @@ def import_file(ledger: Ledger, path: Path, progress: Callable[[int], None] | No
 
 
 def _apply(
-    ledger: Ledger, batch: list[tuple[int, object | Outcome]], summary: ImportSummary,
+    ledger: Ledger,
+    batch: list[tuple[int, object | Outcome]],
+    summary: ImportSummary,
     progress: Callable[[int], None] | None,
 ) -> None:
     if not batch:

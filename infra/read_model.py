@@ -40,8 +40,15 @@ SCHEMA: Final = [
 ]
 
 TABLES: Final = [
-    "ft_tracking", "ft_foundations", "ft_partners", "ft_payees", "ft_donors", "ft_projects", "ft_donations",
-    "ft_disbursements", "ft_movements",
+    "ft_tracking",
+    "ft_foundations",
+    "ft_partners",
+    "ft_payees",
+    "ft_donors",
+    "ft_projects",
+    "ft_donations",
+    "ft_disbursements",
+    "ft_movements",
 ]
 
 _WRITES: Final = {

@@ -28,12 +28,19 @@ def donor(console: Console, result: dict[str, Any]) -> None:
     for column in ("donation", "project", "amount", "went to", "refunded", "still held"):
         table.add_column(column, justify="right" if column in ("amount", "refunded", "still held") else "left")
     for donation in result["donations"]:
-        went = "\n".join(
-            f"{spent['payee_id']} {spent['amount']} ({spent['disbursement_id']})" for spent in donation["spent"]
-        ) or "-"
+        went = (
+            "\n".join(
+                f"{spent['payee_id']} {spent['amount']} ({spent['disbursement_id']})" for spent in donation["spent"]
+            )
+            or "-"
+        )
         table.add_row(
-            donation["donation_id"], donation["project_id"], f"{donation['amount']} {donation['currency']}", went,
-            donation["refunded"], donation["unspent"],
+            donation["donation_id"],
+            donation["project_id"],
+            f"{donation['amount']} {donation['currency']}",
+            went,
+            donation["refunded"],
+            donation["unspent"],
         )
     console.print(table)
 

@@ -64,11 +64,13 @@ def _open_sqlite(url: str) -> Stores:
         raise StoreUnavailable(f"store URL {url!r} names no file")
     if not Path(path).parent.is_dir():
         raise StoreUnavailable(f"store {url!r}: folder {str(Path(path).parent)!r} does not exist")
-    application = LedgerApplication(env={
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": path,
-        "SQLITE_LOCK_TIMEOUT": str(sqlite_lock_timeout_seconds_max),
-    })
+    application = LedgerApplication(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": str(sqlite_lock_timeout_seconds_max),
+        }
+    )
     database = SQLiteDatabase(path)
     read_model = ReadModel(database)
     read_model.create_tables()

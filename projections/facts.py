@@ -8,13 +8,13 @@ Kafka, builds the same rows from the same events in the same order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 
 # A fact is a (kind, row) pair; infra knows how to write each kind.
 Fact = tuple[str, dict[str, Any]]
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def instant_micros(iso_time: str) -> int:
@@ -40,10 +40,19 @@ def _donor(event: Any, sequence: int) -> list[Fact]:
 
 
 def _project_opened(event: Any, sequence: int) -> list[Fact]:
-    return [("project", {
-        "project_id": event.project_id, "foundation_id": event.foundation_id, "partner_id": event.partner_id,
-        "name": event.name, "currency": event.currency, "opened_at": instant_micros(event.opened_at),
-    })]
+    return [
+        (
+            "project",
+            {
+                "project_id": event.project_id,
+                "foundation_id": event.foundation_id,
+                "partner_id": event.partner_id,
+                "name": event.name,
+                "currency": event.currency,
+                "opened_at": instant_micros(event.opened_at),
+            },
+        )
+    ]
 
 
 def _project_closed(event: Any, sequence: int) -> list[Fact]:
@@ -51,43 +60,81 @@ def _project_closed(event: Any, sequence: int) -> list[Fact]:
 
 
 def _donation(event: Any, sequence: int) -> list[Fact]:
-    return [("donation", {
-        "donation_id": event.donation_id, "sequence": sequence, "project_id": event.project_id,
-        "donor_id": event.donor_id, "currency": event.currency, "amount_minor": event.amount_minor,
-        "received_at": instant_micros(event.received_at),
-    })]
+    return [
+        (
+            "donation",
+            {
+                "donation_id": event.donation_id,
+                "sequence": sequence,
+                "project_id": event.project_id,
+                "donor_id": event.donor_id,
+                "currency": event.currency,
+                "amount_minor": event.amount_minor,
+                "received_at": instant_micros(event.received_at),
+            },
+        )
+    ]
 
 
 def _requested(event: Any, sequence: int) -> list[Fact]:
-    return [("disbursement", {
-        "disbursement_id": event.disbursement_id, "sequence": sequence, "project_id": event.project_id,
-        "payee_id": event.payee_id, "currency": event.currency, "amount_minor": event.amount_minor,
-    })]
+    return [
+        (
+            "disbursement",
+            {
+                "disbursement_id": event.disbursement_id,
+                "sequence": sequence,
+                "project_id": event.project_id,
+                "payee_id": event.payee_id,
+                "currency": event.currency,
+                "amount_minor": event.amount_minor,
+            },
+        )
+    ]
 
 
 def _approved(event: Any, sequence: int) -> list[Fact]:
-    return [("disbursement_approved", {
-        "disbursement_id": event.disbursement_id, "approved_at": instant_micros(event.approved_at),
-    })]
+    return [
+        (
+            "disbursement_approved",
+            {
+                "disbursement_id": event.disbursement_id,
+                "approved_at": instant_micros(event.approved_at),
+            },
+        )
+    ]
 
 
 def _movements(event: Any, sequence: int, kind: str, at: str, allocations: list[Any]) -> list[Fact]:
     moment = instant_micros(at)
     return [
-        ("movement", {
-            "sequence": sequence, "position": position, "project_id": event.project_id, "kind": kind,
-            "donation_id": donation_id, "disbursement_id": getattr(event, "disbursement_id", None),
-            "payee_id": getattr(event, "payee_id", None), "currency": event.currency, "amount_minor": amount_minor,
-            "at": moment,
-        })
+        (
+            "movement",
+            {
+                "sequence": sequence,
+                "position": position,
+                "project_id": event.project_id,
+                "kind": kind,
+                "donation_id": donation_id,
+                "disbursement_id": getattr(event, "disbursement_id", None),
+                "payee_id": getattr(event, "payee_id", None),
+                "currency": event.currency,
+                "amount_minor": amount_minor,
+                "at": moment,
+            },
+        )
         for position, (donation_id, amount_minor) in enumerate(allocations)
     ]
 
 
 def _payout(event: Any, sequence: int) -> list[Fact]:
-    paid = ("disbursement_paid", {
-        "disbursement_id": event.disbursement_id, "paid_at": instant_micros(event.paid_at), "paid_sequence": sequence,
-    })
+    paid = (
+        "disbursement_paid",
+        {
+            "disbursement_id": event.disbursement_id,
+            "paid_at": instant_micros(event.paid_at),
+            "paid_sequence": sequence,
+        },
+    )
     return [paid, *_movements(event, sequence, "payout", event.paid_at, event.allocations)]
 
 

@@ -83,19 +83,24 @@ def donor_report(source: ReportSource, donor_id: str, as_of: int = END_OF_TIME) 
         donation_id, currency = donation["donation_id"], donation["currency"]
         spent = spending.get(donation_id, [])
         unspent = donation["amount_minor"] - refunded[donation_id] - sum(row["amount_minor"] for row in spent)
-        donations.append({
-            "donation_id": donation_id,
-            "project_id": donation["project_id"],
-            "currency": currency,
-            "amount": format_amount(donation["amount_minor"], currency),
-            "unspent": format_amount(unspent, currency),
-            "refunded": format_amount(refunded[donation_id], currency),
-            "spent": [
-                {"disbursement_id": row["disbursement_id"], "payee_id": row["payee_id"],
-                 "amount": format_amount(row["amount_minor"], currency)}
-                for row in spent
-            ],
-        })
+        donations.append(
+            {
+                "donation_id": donation_id,
+                "project_id": donation["project_id"],
+                "currency": currency,
+                "amount": format_amount(donation["amount_minor"], currency),
+                "unspent": format_amount(unspent, currency),
+                "refunded": format_amount(refunded[donation_id], currency),
+                "spent": [
+                    {
+                        "disbursement_id": row["disbursement_id"],
+                        "payee_id": row["payee_id"],
+                        "amount": format_amount(row["amount_minor"], currency),
+                    }
+                    for row in spent
+                ],
+            }
+        )
     return {"donor_id": donor_id, "donations": donations}
 
 

@@ -6,9 +6,21 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.commands import (
-    ApproveDisbursement, CloseProject, Command, OpenProject, RecordDonation, RecordPayeeRefund, RecordPayout,
-    RefundDonation, RegisterDonor, RegisterFoundation, RegisterPartner, RegisterPayee, RejectDisbursement,
-    RequestDisbursement, command_digest,
+    ApproveDisbursement,
+    CloseProject,
+    Command,
+    OpenProject,
+    RecordDonation,
+    RecordPayeeRefund,
+    RecordPayout,
+    RefundDonation,
+    RegisterDonor,
+    RegisterFoundation,
+    RegisterPartner,
+    RegisterPayee,
+    RejectDisbursement,
+    RequestDisbursement,
+    command_digest,
 )
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
@@ -80,33 +92,50 @@ class CommandHandlers:
 
     def _record_claim(self, kind: str, identifier: str, project: Project, digest: str) -> None:
         self.work.changed(project)
-        self.work.changed(IdentifierClaim(kind=kind, identifier=identifier, project_id=project.project_id, command_digest=digest))
+        self.work.changed(
+            IdentifierClaim(kind=kind, identifier=identifier, project_id=project.project_id, command_digest=digest)
+        )
 
     # Registrations.
 
     def register_foundation(self, command: RegisterFoundation) -> None:
         self._existing(Foundation, command.foundation_id, command)
-        self.work.changed(Foundation(
-            foundation_id=command.foundation_id, name=command.name, public_fundraising=command.public_fundraising,
-            command_digest=command_digest(command),
-        ))
+        self.work.changed(
+            Foundation(
+                foundation_id=command.foundation_id,
+                name=command.name,
+                public_fundraising=command.public_fundraising,
+                command_digest=command_digest(command),
+            )
+        )
 
     def register_partner(self, command: RegisterPartner) -> None:
         self._existing(Partner, command.partner_id, command)
-        self.work.changed(Partner(partner_id=command.partner_id, name=command.name, command_digest=command_digest(command)))
+        self.work.changed(
+            Partner(partner_id=command.partner_id, name=command.name, command_digest=command_digest(command))
+        )
 
     def register_payee(self, command: RegisterPayee) -> None:
         self._existing(Payee, command.payee_id, command)
-        self.work.changed(Payee(
-            payee_id=command.payee_id, name=command.name, payee_kind=command.kind, command_digest=command_digest(command)
-        ))
+        self.work.changed(
+            Payee(
+                payee_id=command.payee_id,
+                name=command.name,
+                payee_kind=command.kind,
+                command_digest=command_digest(command),
+            )
+        )
 
     def register_donor(self, command: RegisterDonor) -> None:
         self._existing(Donor, command.donor_id, command)
-        self.work.changed(Donor(
-            donor_id=command.donor_id, display_name=command.display_name, anonymous=command.anonymous,
-            command_digest=command_digest(command),
-        ))
+        self.work.changed(
+            Donor(
+                donor_id=command.donor_id,
+                display_name=command.display_name,
+                anonymous=command.anonymous,
+                command_digest=command_digest(command),
+            )
+        )
 
     def open_project(self, command: OpenProject) -> None:
         check_currency(command.currency)
@@ -117,11 +146,17 @@ class CommandHandlers:
             raise DomainError("id_conflict", f"project {command.project_id!r} already exists with other content")
         self._require(Foundation, command.foundation_id)
         self._require(Partner, command.partner_id)
-        self.work.changed(Project(
-            project_id=command.project_id, foundation_id=command.foundation_id, partner_id=command.partner_id,
-            name=command.name, currency=command.currency, opened_at=_iso(command, "opened_at"),
-            command_digest=command_digest(command),
-        ))
+        self.work.changed(
+            Project(
+                project_id=command.project_id,
+                foundation_id=command.foundation_id,
+                partner_id=command.partner_id,
+                name=command.name,
+                currency=command.currency,
+                opened_at=_iso(command, "opened_at"),
+                command_digest=command_digest(command),
+            )
+        )
 
     # Money.
 
@@ -131,8 +166,12 @@ class CommandHandlers:
         project = self._project(command.project_id)
         self._require(Donor, command.donor_id)
         project.receive_donation(
-            donation_id=command.donation_id, donor_id=command.donor_id, amount_minor=amount_minor,
-            currency=command.currency, channel=command.channel, received_at=_iso(command, "received_at"),
+            donation_id=command.donation_id,
+            donor_id=command.donor_id,
+            amount_minor=amount_minor,
+            currency=command.currency,
+            channel=command.channel,
+            received_at=_iso(command, "received_at"),
             external_ref=command.external_ref,
         )
         self._record_claim("donation", command.donation_id, project, digest)
@@ -144,8 +183,12 @@ class CommandHandlers:
         project.check_payee_is_not_partner(command.payee_id)
         self._require(Payee, command.payee_id)
         project.request_disbursement(
-            disbursement_id=command.disbursement_id, payee_id=command.payee_id, amount_minor=amount_minor,
-            purpose=command.purpose, requested_by=command.requested_by, requested_at=_iso(command, "requested_at"),
+            disbursement_id=command.disbursement_id,
+            payee_id=command.payee_id,
+            amount_minor=amount_minor,
+            purpose=command.purpose,
+            requested_by=command.requested_by,
+            requested_at=_iso(command, "requested_at"),
         )
         self._record_claim("disbursement", command.disbursement_id, project, digest)
 

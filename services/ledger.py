@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError
@@ -15,7 +16,7 @@ from services.limits import conflict_retries_max
 from services.unit_of_work import UnitOfWork
 
 
-class LedgerApplication(Application):
+class LedgerApplication(Application[UUID]):
     """The event-sourced application whose store holds every event of the ledger."""
 
     name = "fundtrail"
@@ -46,7 +47,7 @@ class ConcurrentWriters(Exception):
 class Ledger:
     """Decides commands in memory and records each batch in a single transaction."""
 
-    def __init__(self, application: Application) -> None:
+    def __init__(self, application: Application[UUID]) -> None:
         self.application = application
         self.work = UnitOfWork(application)
         self.handlers = CommandHandlers(self.work)

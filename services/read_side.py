@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Protocol
+from uuid import UUID
 
 from eventsourcing.application import Application
 
@@ -18,7 +19,9 @@ class FactSink(Protocol):
     def write(self, facts: list[Fact], position: int) -> None: ...
 
 
-def catch_up(application: Application, sink: FactSink, until: int | None = None, page_max: int = catch_up_page_max) -> int:
+def catch_up(
+    application: Application[UUID], sink: FactSink, until: int | None = None, page_max: int = catch_up_page_max
+) -> int:
     """Apply every event after the sink's position (up to `until`); returns how many were read."""
     position = sink.position()
     read = 0

@@ -17,7 +17,7 @@ AggregateT = TypeVar("AggregateT", bound=Aggregate)
 class UnitOfWork:
     """A bounded cache of loaded aggregates and the set of those with unsaved events."""
 
-    def __init__(self, application: Application, cache_max: int = aggregate_cache_max) -> None:
+    def __init__(self, application: Application[UUID], cache_max: int = aggregate_cache_max) -> None:
         self.application = application
         self.cache_max = cache_max
         self._loaded: OrderedDict[UUID, Aggregate] = OrderedDict()
