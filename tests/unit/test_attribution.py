@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -43,7 +43,7 @@ def test_the_allocation_is_stored_in_the_payout_event(books: LedgerUnderTest) ->
         for notification in books.application.recorder.select_notifications(start=1, limit=100)
         if notification.topic.endswith("PayoutSent")
     ]
-    assert [[["DN1", 50000], ["DN2", 150000]]] == [payout.allocations for payout in payouts]
+    assert [[["DN1", 50000], ["DN2", 150000]]] == [cast(Any, payout).allocations for payout in payouts]
 
 
 def test_a_payee_refund_gives_back_to_the_last_lot_first(books: LedgerUnderTest) -> None:
