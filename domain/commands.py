@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal, Union
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
 
@@ -157,21 +157,19 @@ class CloseProject(Command):
 
 
 AnyCommand = Annotated[
-    Union[
-        RegisterFoundation,
-        RegisterPartner,
-        RegisterPayee,
-        RegisterDonor,
-        OpenProject,
-        RecordDonation,
-        RequestDisbursement,
-        ApproveDisbursement,
-        RejectDisbursement,
-        RecordPayout,
-        RecordPayeeRefund,
-        RefundDonation,
-        CloseProject,
-    ],
+    RegisterFoundation
+    | RegisterPartner
+    | RegisterPayee
+    | RegisterDonor
+    | OpenProject
+    | RecordDonation
+    | RequestDisbursement
+    | ApproveDisbursement
+    | RejectDisbursement
+    | RecordPayout
+    | RecordPayeeRefund
+    | RefundDonation
+    | CloseProject,
     Field(discriminator="type"),
 ]
 _adapter: Final[TypeAdapter[AnyCommand]] = TypeAdapter(AnyCommand)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,22 +16,33 @@ from rich.progress import Progress
 
 from domain.errors import DomainError
 from infra import render
-from infra.importer import import_file
+from infra.database import SQLiteDatabase
+from infra.importer import ImportInterrupted, import_file
+from infra.limits import projection_poll_seconds_max
 from infra.logging import bind_correlation_id, configure_logging
+from infra.read_model import ReadModel
 from infra.store import Stores, StoreUnavailable, open_stores, redact, store_url
+from projections.checksum import reports_checksum
 from projections.facts import instant_micros
 from projections.reports import END_OF_TIME, REPORTS
+from services.read_side import rebuild
 
 app = typer.Typer(
     help="Fundtrail: an event-sourced donation and grant ledger (管用分离: custody apart from use).",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 log = structlog.get_logger()
 stdout = Console()
 StoreOption = Annotated[
     str | None,
-    typer.Option("--store", help="sqlite:///PATH (default ./fundtrail.db); also FUNDTRAIL_STORE.", show_default=False),
+    typer.Option(
+        "--store",
+        help="sqlite:///PATH (default ./fundtrail.db) or postgresql://USER@HOST:PORT/DB[?schema=S]; "
+        "also FUNDTRAIL_STORE.",
+        show_default=False,
+    ),
 ]
 
 EXIT_REJECTED = 3
@@ -81,6 +93,14 @@ def import_command(
     except OSError as error:
         typer.echo(f"fundtrail: cannot read {file}: {error.strerror}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except ImportInterrupted as interrupted:
+        print_json(interrupted.summary.as_dict())
+        typer.echo(
+            f"fundtrail: store busy: {interrupted}; lines before {interrupted.line} are recorded, "
+            "import the file again to finish (applied lines count as duplicates)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_NOT_FOUND) from None
     finally:
         stores.close()
     print_json(summary.as_dict())
@@ -129,6 +149,74 @@ def report(
         print_json(result)
     else:
         render.report(stdout, kind, result)
+
+
+@app.command()
+def replay(
+    until_seq: Annotated[
+        int | None, typer.Option("--until-seq", min=0, help="Only the first N events: the books as they stood then.")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Rebuild every read model from the events alone; print the event count and the reports' checksum.
+
+    With --until-seq the books are rebuilt aside, in memory, and the live read model is left as it is.
+    """
+    stores = _open(store, "replay")
+    try:
+        if until_seq is None:
+            target = stores.read_model
+        else:
+            target = ReadModel(SQLiteDatabase(":memory:"))
+            target.create_tables()
+        events = rebuild(stores.application, target, until_seq)
+        checksum = reports_checksum(target)
+    finally:
+        stores.close()
+    log.info("replay_finished", events=events, checksum=checksum)
+    print_json({"events": events, "checksum": checksum})
+
+
+@app.command()
+def checksum(store: StoreOption = None) -> None:
+    """Print the checksum of the live read model (after catching up), to compare with a replay's."""
+    stores = _open(store, "checksum")
+    try:
+        stores.catch_up()
+        print_json({"events": stores.read_model.position(), "checksum": reports_checksum(stores.read_model)})
+    finally:
+        stores.close()
+
+
+projections_app = typer.Typer(help="Keep the read models up to date.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+
+
+@projections_app.command("run")
+def projections_run(
+    until_idle: Annotated[
+        float | None, typer.Option("--until-idle", min=0, help="Exit after SECONDS with nothing new.")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Follow the event log and apply each new event to the read models exactly once, until stopped."""
+    stores = _open(store, "projections")
+    idle_since = time.monotonic()
+    try:
+        while True:
+            applied = stores.catch_up()
+            now = time.monotonic()
+            if applied:
+                idle_since = now
+                log.info("projection_advanced", events=applied, position=stores.read_model.position())
+            elif until_idle is not None and now - idle_since >= until_idle:
+                break
+            else:
+                time.sleep(projection_poll_seconds_max)
+    except KeyboardInterrupt:
+        log.info("projection_stopped", position=stores.read_model.position())
+    finally:
+        stores.close()
 
 
 @app.command()

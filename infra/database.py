@@ -84,12 +84,17 @@ class PostgresDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, conninfo: str, schema: str | None = None) -> None:
+    def __init__(self, conninfo: str, schema: str, connect_timeout: int) -> None:
         import psycopg
         from psycopg.rows import dict_row
 
-        options = f"-c search_path={schema}" if schema else None
-        self.connection = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True, options=options)
+        self.connection = psycopg.connect(
+            conninfo,
+            row_factory=dict_row,
+            autocommit=True,
+            connect_timeout=connect_timeout,
+            options=f"-c search_path={schema}",
+        )
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.connection.cursor() as cursor:

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from infra.limits import import_line_length_max
-from services.ledger import Ledger, Outcome
+from services.ledger import ConcurrentWriters, Ledger, Outcome
 from services.limits import import_batch_max
 
 log = structlog.get_logger()
@@ -35,6 +35,15 @@ class ImportSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"applied": self.applied, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+class ImportInterrupted(Exception):
+    """Other writers kept winning; what was applied before is kept and counted in `summary`."""
+
+    def __init__(self, summary: ImportSummary, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.summary = summary
+        self.line = line
 
 
 def decode_line(raw: bytes) -> object | Outcome:
@@ -84,7 +93,10 @@ def _apply(
     if not batch:
         return
     commands = [value for _, value in batch if not isinstance(value, Outcome)]
-    decided = iter(ledger.execute_batch(commands))
+    try:
+        decided = iter(ledger.execute_batch(commands))
+    except ConcurrentWriters as error:
+        raise ImportInterrupted(summary, batch[0][0], str(error)) from None
     for number, value in batch:
         summary.count(number, value if isinstance(value, Outcome) else next(decided))
     if progress is not None:

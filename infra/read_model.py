@@ -102,6 +102,14 @@ class ReadModel:
             for table in TABLES:
                 writer.execute(f"DROP TABLE IF EXISTS {table}")
 
+    def reset(self) -> None:
+        """Empty every table and move the tracking position back to the start, in one transaction."""
+        with self.database.transaction() as writer:
+            self._locked_position(writer)
+            for table in TABLES[1:]:
+                writer.execute(f"DELETE FROM {table}")
+            writer.execute("DELETE FROM ft_tracking WHERE projection = :projection", {"projection": self.projection})
+
     def position(self) -> int:
         rows = self.database.query(
             "SELECT position FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}

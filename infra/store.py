@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from infra.database import Database, SQLiteDatabase
-from infra.limits import sqlite_lock_timeout_seconds_max
+from infra.database import Database, PostgresDatabase, SQLiteDatabase
+from infra.limits import postgres_connect_timeout_seconds_max, postgres_pool_size_max, sqlite_lock_timeout_seconds_max
 from infra.read_model import ReadModel
 from services.ledger import Ledger, LedgerApplication
 from services.read_side import catch_up
@@ -55,7 +55,9 @@ def open_stores(url: str) -> Stores:
     """Open (creating on first use) the event store and read model that `url` names."""
     if url.startswith("sqlite:///"):
         return _open_sqlite(url)
-    raise StoreUnavailable(f"store URL {redact(url)!r} is not sqlite:///PATH")
+    if url.startswith(("postgresql://", "postgres://")):
+        return _open_postgres(url)
+    raise StoreUnavailable(f"store URL {redact(url)!r} is neither sqlite:///PATH nor postgresql://USER@HOST:PORT/DB")
 
 
 def _open_sqlite(url: str) -> Stores:
@@ -75,3 +77,47 @@ def _open_sqlite(url: str) -> Stores:
     read_model = ReadModel(database)
     read_model.create_tables()
     return Stores(url, application, Ledger(application), read_model, database)
+
+
+def _open_postgres(url: str) -> Stores:
+    """PostgreSQL: the schema (?schema=NAME, default public) and every table are created on first use.
+
+    Set-up runs under an advisory lock, so that several processes starting at once on an
+    empty database do not race each other's CREATE statements.
+    """
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    schema = query.pop("schema", "public")
+    if not schema.replace("_", "").isalnum():
+        raise StoreUnavailable(f"store {redact(url)!r}: schema {schema!r} must be letters, digits and underscores")
+    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+    try:
+        database = PostgresDatabase(conninfo, schema, connect_timeout=postgres_connect_timeout_seconds_max)
+    except Exception as error:  # noqa: BLE001 - psycopg raises several types; all mean "cannot reach it"
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StoreUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {first_line}") from None
+    database.query("SELECT pg_advisory_lock(:key)", {"key": _SETUP_LOCK_KEY})
+    try:
+        database.query(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        read_model = ReadModel(database)
+        read_model.create_tables()
+        application = LedgerApplication(
+            env={
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+                "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parts.port or 5432),
+                "POSTGRES_USER": parts.username or "postgres",
+                "POSTGRES_PASSWORD": parts.password or "",
+                "POSTGRES_SCHEMA": schema,
+                "POSTGRES_CONNECT_TIMEOUT": str(postgres_connect_timeout_seconds_max),
+                "POSTGRES_POOL_SIZE": str(postgres_pool_size_max),
+            }
+        )
+    finally:
+        database.query("SELECT pg_advisory_unlock(:key)", {"key": _SETUP_LOCK_KEY})
+    return Stores(url, application, Ledger(application), read_model, database)
+
+
+# An arbitrary constant naming Fundtrail's set-up lock among the database's advisory locks.
+_SETUP_LOCK_KEY = 0x46554E44

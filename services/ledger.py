@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -12,7 +14,7 @@ from eventsourcing.persistence import RecordConflictError
 from domain.commands import parse_command
 from domain.errors import DomainError, Duplicate
 from services.handlers import CommandHandlers
-from services.limits import conflict_retries_max
+from services.limits import conflict_backoff_seconds_max, conflict_retries_max
 from services.unit_of_work import UnitOfWork
 
 
@@ -51,23 +53,57 @@ class Ledger:
         self.application = application
         self.work = UnitOfWork(application)
         self.handlers = CommandHandlers(self.work)
+        # The last ledger position this process knows its cached aggregates include.
+        self._known_position: int | None = None
 
     def execute_batch(self, commands: Sequence[object]) -> list[Outcome]:
-        """Decide each command on its own and save the applied ones together.
+        """Decide each command on its own and save the applied ones together, in one transaction.
 
         When another writer saved to the same aggregates first, everything loaded is
-        forgotten and the batch is decided again on fresh state, so no rule is ever
-        checked against stale figures.
+        forgotten and the batch is decided again on fresh state, so no rule is ever checked
+        against stale figures. A batch that keeps meeting conflicts is split in halves, so
+        that busy writers make progress with smaller transactions.
         """
-        for _ in range(conflict_retries_max):
-            outcomes = [self._decide(command) for command in commands]
-            try:
-                self.work.commit()
-            except RecordConflictError:
-                self.work.discard()
-                continue
-            return outcomes
-        raise ConcurrentWriters(f"gave up after {conflict_retries_max} conflicting attempts")
+        for attempt in range(conflict_retries_max):
+            outcomes = self._try_batch(commands)
+            if outcomes is not None:
+                return outcomes
+            if len(commands) > 1 and attempt >= 1:
+                middle = len(commands) // 2
+                return self.execute_batch(commands[:middle]) + self.execute_batch(commands[middle:])
+            time.sleep(random.uniform(0, conflict_backoff_seconds_max * (attempt + 1) / conflict_retries_max))  # noqa: S311
+        raise ConcurrentWriters(f"other writers kept saving first; gave up after {conflict_retries_max} attempts")
+
+    def _try_batch(self, commands: Sequence[object]) -> list[Outcome] | None:
+        self._forget_if_others_wrote()
+        outcomes = [self._decide(command) for command in commands]
+        try:
+            positions = self.work.commit()
+        except RecordConflictError:
+            self.work.discard()
+            self._known_position = None
+            return None
+        self._note_own_positions(positions)
+        return outcomes
+
+    def _forget_if_others_wrote(self) -> None:
+        """Drop cached aggregates when another writer recorded events since this process last did.
+
+        A rejection decided on stale state would never meet a version conflict, so freshness
+        is checked once per batch: one cheap query, and the cache survives a single writer.
+        """
+        current = self.application.recorder.max_notification_id() or 0
+        if current != self._known_position:
+            self.work.discard()
+        self._known_position = current
+
+    def _note_own_positions(self, positions: list[int]) -> None:
+        """Keep the cache only when this commit directly followed what the cache already held."""
+        if not positions:
+            return
+        directly_after = self._known_position is not None and positions[0] == self._known_position + 1
+        contiguous = positions == list(range(positions[0], positions[0] + len(positions)))
+        self._known_position = positions[-1] if directly_after and contiguous else None
 
     def execute(self, command: object) -> Outcome:
         """Decide and save one command."""

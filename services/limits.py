@@ -13,5 +13,9 @@ aggregate_cache_max: Final = 50_000
 # Stored events read from the log in one go while a read model catches up.
 catch_up_page_max: Final = 2000
 
-# How many times a batch is re-decided after another writer saved first.
-conflict_retries_max: Final = 5
+# How many times a batch is re-decided after another writer saved first, before it is split
+# (a batch) or given up (a single command, which then fails loudly rather than spin for ever).
+conflict_retries_max: Final = 12
+
+# The longest pause between two attempts: random, so that competing writers spread out.
+conflict_backoff_seconds_max: Final = 0.5

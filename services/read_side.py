@@ -18,6 +18,8 @@ class FactSink(Protocol):
 
     def write(self, facts: list[Fact], position: int) -> None: ...
 
+    def reset(self) -> None: ...
+
 
 def catch_up(
     application: Application[UUID], sink: FactSink, until: int | None = None, page_max: int = catch_up_page_max
@@ -37,3 +39,9 @@ def catch_up(
         sink.write(facts, position)
         read += len(notifications)
     return read
+
+
+def rebuild(application: Application[UUID], sink: FactSink, until: int | None = None) -> int:
+    """Empty the read model and build it again from the events alone (up to position `until`)."""
+    sink.reset()
+    return catch_up(application, sink, until)

@@ -47,15 +47,15 @@ class UnitOfWork:
     def has_changes(self) -> bool:
         return bool(self._changed)
 
-    def commit(self) -> int:
-        """Save every change in one transaction; returns the number of events recorded."""
+    def commit(self) -> list[int]:
+        """Save every change in one transaction; returns the ledger positions of the events recorded."""
         if not self._changed:
-            return 0
+            return []
         pending = list(self._changed.values())
         recordings = self.application.save(*pending)
         self._changed.clear()
         self._trim()
-        return len(recordings)
+        return sorted(recording.notification.id for recording in recordings)
 
     def discard(self) -> None:
         """Forget unsaved changes and everything loaded: the next get reads the store again."""
