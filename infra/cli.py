@@ -25,6 +25,7 @@ from infra.store import Stores, StoreUnavailable, open_stores, redact, store_url
 from projections.checksum import reports_checksum
 from projections.facts import instant_micros
 from projections.reports import END_OF_TIME, REPORTS
+from services.limits import import_batch_max
 from services.read_side import rebuild
 
 app = typer.Typer(
@@ -75,6 +76,9 @@ def print_json(value: Any) -> None:
 @app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="JSON Lines file, one command a line.")],
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=import_batch_max, help="Commands recorded per transaction.")
+    ] = import_batch_max,
     store: StoreOption = None,
 ) -> None:
     """Apply every command of FILE; print the summary; exit 3 when any line was rejected."""
@@ -87,9 +91,9 @@ def import_command(
             total = sum(1 for _ in file.open("rb"))
             with Progress(console=Console(stderr=True), transient=True) as bar:
                 task = bar.add_task("importing", total=total)
-                summary = import_file(stores.ledger, file, lambda done: bar.advance(task, done))
+                summary = import_file(stores.ledger, file, batch_size, lambda done: bar.advance(task, done))
         else:
-            summary = import_file(stores.ledger, file)
+            summary = import_file(stores.ledger, file, batch_size)
     except OSError as error:
         typer.echo(f"fundtrail: cannot read {file}: {error.strerror}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
@@ -183,7 +187,7 @@ def checksum(store: StoreOption = None) -> None:
     stores = _open(store, "checksum")
     try:
         stores.catch_up()
-        print_json({"events": stores.read_model.position(), "checksum": reports_checksum(stores.read_model)})
+        print_json({"events": stores.read_model.tracked()[1], "checksum": reports_checksum(stores.read_model)})
     finally:
         stores.close()
 
@@ -208,13 +212,13 @@ def projections_run(
             now = time.monotonic()
             if applied:
                 idle_since = now
-                log.info("projection_advanced", events=applied, position=stores.read_model.position())
+                log.info("projection_advanced", events=applied, position=stores.read_model.tracked()[0])
             elif until_idle is not None and now - idle_since >= until_idle:
                 break
             else:
                 time.sleep(projection_poll_seconds_max)
     except KeyboardInterrupt:
-        log.info("projection_stopped", position=stores.read_model.position())
+        log.info("projection_stopped", position=stores.read_model.tracked()[0])
     finally:
         stores.close()
 

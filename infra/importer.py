@@ -70,13 +70,15 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, stripped
 
 
-def import_file(ledger: Ledger, path: Path, progress: Callable[[int], None] | None = None) -> ImportSummary:
+def import_file(
+    ledger: Ledger, path: Path, batch_size: int = import_batch_max, progress: Callable[[int], None] | None = None
+) -> ImportSummary:
     """Apply every command of `path`; each batch is recorded in one transaction before the next is read."""
     summary = ImportSummary()
     batch: list[tuple[int, object | Outcome]] = []
     for number, raw in numbered_lines(path):
         batch.append((number, decode_line(raw)))
-        if len(batch) >= import_batch_max:
+        if len(batch) >= batch_size:
             _apply(ledger, batch, summary, progress)
             batch = []
     _apply(ledger, batch, summary, progress)

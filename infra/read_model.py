@@ -10,7 +10,7 @@ from projections.facts import Fact
 
 SCHEMA: Final = [
     """CREATE TABLE IF NOT EXISTS ft_tracking (
-        projection TEXT PRIMARY KEY, position BIGINT NOT NULL)""",
+        projection TEXT PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ft_foundations (foundation_id TEXT PRIMARY KEY, name TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ft_partners (partner_id TEXT PRIMARY KEY, name TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ft_payees (payee_id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL)""",
@@ -110,14 +110,15 @@ class ReadModel:
                 writer.execute(f"DELETE FROM {table}")
             writer.execute("DELETE FROM ft_tracking WHERE projection = :projection", {"projection": self.projection})
 
-    def position(self) -> int:
+    def tracked(self) -> tuple[int, int]:
+        """The last ledger position applied, and how many events that makes (positions may have gaps)."""
         rows = self.database.query(
-            "SELECT position FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}
+            "SELECT position, events FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}
         )
-        return int(rows[0]["position"]) if rows else 0
+        return (int(rows[0]["position"]), int(rows[0]["events"])) if rows else (0, 0)
 
-    def write(self, facts: list[Fact], position: int) -> None:
-        """Apply `facts` and move the tracking position to `position`, all or nothing.
+    def write(self, facts: list[Fact], position: int, events: int) -> None:
+        """Apply `facts` and move the tracking position to `position` (`events` in all), all or nothing.
 
         The position only moves forward: a batch already applied (by a concurrent catch-up)
         is refused by the WHERE clause, and the whole transaction is rolled back.
@@ -133,9 +134,9 @@ class ReadModel:
                     self._flush(writer, by_kind)
             self._flush(writer, by_kind)
             writer.execute(
-                "INSERT INTO ft_tracking (projection, position) VALUES (:projection, :position) "
-                "ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-                {"projection": self.projection, "position": position},
+                "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
+                "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",
+                {"projection": self.projection, "position": position, "events": events},
             )
 
     def _locked_position(self, writer: Writer) -> int:

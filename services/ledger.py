@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError
 
@@ -16,6 +17,8 @@ from domain.errors import DomainError, Duplicate
 from services.handlers import CommandHandlers
 from services.limits import conflict_backoff_seconds_max, conflict_retries_max
 from services.unit_of_work import UnitOfWork
+
+log = structlog.get_logger()
 
 
 class LedgerApplication(Application[UUID]):
@@ -80,6 +83,7 @@ class Ledger:
         try:
             positions = self.work.commit()
         except RecordConflictError:
+            log.info("batch_conflicted", commands=len(commands))
             self.work.discard()
             self._known_position = None
             return None

@@ -14,9 +14,9 @@ from services.limits import catch_up_page_max
 class FactSink(Protocol):
     """A read model that stores facts together with the ledger position they reach."""
 
-    def position(self) -> int: ...
+    def tracked(self) -> tuple[int, int]: ...
 
-    def write(self, facts: list[Fact], position: int) -> None: ...
+    def write(self, facts: list[Fact], position: int, events: int) -> None: ...
 
     def reset(self) -> None: ...
 
@@ -24,11 +24,15 @@ class FactSink(Protocol):
 def catch_up(
     application: Application[UUID], sink: FactSink, until: int | None = None, page_max: int = catch_up_page_max
 ) -> int:
-    """Apply every event after the sink's position (up to `until`); returns how many were read."""
-    position = sink.position()
+    """Apply every event the sink has not seen (up to the first `until` events); returns how many were read.
+
+    Ledger positions can have gaps (a transaction that lost a conflict used a number), so
+    `until` counts events, not positions.
+    """
+    position, events = sink.tracked()
     read = 0
-    while until is None or position < until:
-        limit = page_max if until is None else min(page_max, until - position)
+    while until is None or events < until:
+        limit = page_max if until is None else min(page_max, until - events)
         notifications = application.recorder.select_notifications(start=position + 1, limit=limit)
         if not notifications:
             break
@@ -36,12 +40,13 @@ def catch_up(
         for notification in notifications:
             facts.extend(facts_for(application.mapper.to_domain_event(notification), notification.id))
         position = notifications[-1].id
-        sink.write(facts, position)
+        events += len(notifications)
+        sink.write(facts, position, events)
         read += len(notifications)
     return read
 
 
 def rebuild(application: Application[UUID], sink: FactSink, until: int | None = None) -> int:
-    """Empty the read model and build it again from the events alone (up to position `until`)."""
+    """Empty the read model and build it again from the events alone (the first `until` events)."""
     sink.reset()
     return catch_up(application, sink, until)

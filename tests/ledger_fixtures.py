@@ -20,10 +20,10 @@ def at(day: int, hour: int = 10) -> str:
 class LedgerUnderTest:
     """An in-memory ledger with its read model, and short ways to send the contract's commands."""
 
-    def __init__(self, application: Application[Any] | None = None) -> None:
+    def __init__(self, application: Application[Any] | None = None, read_model: ReadModel | None = None) -> None:
         self.application = application or LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
         self.ledger = Ledger(self.application)
-        self.read_model = ReadModel(SQLiteDatabase(":memory:"))
+        self.read_model = read_model or ReadModel(SQLiteDatabase(":memory:"))
         self.read_model.create_tables()
 
     def send(self, **command: Any) -> Outcome:

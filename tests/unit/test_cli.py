@@ -68,3 +68,11 @@ def test_the_demo_shows_each_partys_view_on_a_fresh_ledger(tmp_path: Path) -> No
     for seen in ("Custody of foundation", "Project P-XL", "Where the donations of D2 went", "Payee H1", "2700.00"):
         assert seen in done.stdout
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_an_unreachable_postgresql_is_one_line_naming_the_url_without_the_password() -> None:
+    done = fundtrail("postgresql://ledger:hunter2@127.0.0.1:1/books", "report", "project", "P")
+    assert 2 == done.returncode
+    assert "hunter2" not in done.stderr
+    assert "postgresql://ledger:***@127.0.0.1:1/books" in done.stderr
+    assert 1 == len(done.stderr.strip().splitlines())

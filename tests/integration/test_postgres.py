@@ -1,0 +1,80 @@
+"""The same ledger on a real PostgreSQL: scenarios, invariants, replay checksums equal to SQLite's."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from infra.store import open_stores
+from tests.cli import fundtrail, output_json
+from tests.integration.conftest import postgres_base
+from tests.ledger_fixtures import LedgerUnderTest
+from tests.scenario.test_scenarios import report_args
+from tests.scripts import check_any_script, steps
+
+XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
+
+
+def test_the_xiaolin_scenario_gives_the_expected_reports_on_postgresql(postgres_url: str) -> None:
+    done = fundtrail(postgres_url, "import", str(XIAOLIN / "commands.jsonl"))
+    assert 3 == done.returncode, done.stderr
+    assert 22 == output_json(done)["applied"]
+    for path in sorted((XIAOLIN / "expected").glob("*.json")):
+        if path.name != "import.json":
+            assert json.loads(path.read_text()) == output_json(fundtrail(postgres_url, *report_args(path.name)))
+
+
+def test_sqlite_and_postgresql_give_the_same_checksum_live_and_after_replay(postgres_url: str, tmp_path: Path) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'same.db'}"
+    checksums = set()
+    for store in (sqlite_url, postgres_url):
+        fundtrail(store, "import", str(XIAOLIN / "commands.jsonl"))
+        live = output_json(fundtrail(store, "checksum"))
+        replayed = output_json(fundtrail(store, "replay"))
+        assert live == replayed
+        checksums.add(replayed["checksum"])
+    assert 1 == len(checksums)
+
+
+def test_replay_until_seq_shows_the_books_as_they_stood_then(postgres_url: str, tmp_path: Path) -> None:
+    early = tmp_path / "early.jsonl"
+    early.write_text("\n".join((XIAOLIN / "commands.jsonl").read_text().splitlines()[:11]) + "\n")
+    fundtrail(postgres_url, "import", str(early))
+    then = output_json(fundtrail(postgres_url, "checksum"))
+    fundtrail(postgres_url, "import", str(XIAOLIN / "commands.jsonl"))
+    assert then == output_json(fundtrail(postgres_url, "replay", "--until-seq", str(then["events"])))
+    assert then != output_json(fundtrail(postgres_url, "checksum"))
+
+
+def test_schema_set_up_is_automatic_and_idempotent(postgres_url: str) -> None:
+    for _ in range(2):
+        stores = open_stores(postgres_url)
+        stores.close()
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(postgres_base()) as connection:
+        tables = {
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+            )
+        }
+    assert {"fundtrail_events", "ft_tracking", "ft_donations", "ft_movements"} <= tables
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(steps, min_size=5, max_size=60), st.integers(min_value=1, max_value=25))
+def test_any_command_sequence_keeps_the_books_balanced_on_postgresql(
+    postgres_server: psycopg.Connection, script: list[tuple[str, int, int, int]], batch_size: int
+) -> None:
+    schema = f"ft_prop_{uuid.uuid4().hex[:12]}"
+    stores = open_stores(f"{postgres_base()}?schema={schema}")
+    try:
+        check_any_script(LedgerUnderTest(stores.application, stores.read_model), script, batch_size)
+    finally:
+        stores.close()
+        postgres_server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
