@@ -47,9 +47,10 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
     "TND": 3,
 }
 
-# The largest amount one command may carry, in minor units: 10^17 keeps every sum of a
-# realistic ledger far inside a signed 64-bit column while allowing 10^15 yuan at once.
-amount_minor_max: Final = 10**17
+# The largest amount one command may carry, in minor units (10 trillion yuan): far above any
+# real gift, and below 2^53, so every amount is exact in RFC 8785 canonical JSON (which
+# writes numbers as IEEE doubles) and every sum stays inside a signed 64-bit column.
+amount_minor_max: Final = 10**15
 
 # ASCII digits only: no exponent, sign, thousands separator or full-width digit.
 _DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?", re.ASCII)

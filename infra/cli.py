@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 import typer
@@ -15,13 +14,13 @@ from rich.console import Console
 from rich.progress import Progress
 
 from domain.errors import DomainError
-from infra import render
+from infra import cli_trust, render
+from infra.cli_common import EXIT_NOT_FOUND, EXIT_REJECTED, EXIT_USAGE, StoreOption, open_or_exit, print_json
 from infra.database import SQLiteDatabase
 from infra.importer import ImportInterrupted, import_file
 from infra.limits import projection_poll_seconds_max
 from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
-from infra.store import Stores, StoreUnavailable, open_stores, redact, store_url
 from projections.checksum import reports_checksum
 from projections.facts import instant_micros
 from projections.reports import END_OF_TIME, REPORTS
@@ -36,41 +35,11 @@ app = typer.Typer(
 )
 log = structlog.get_logger()
 stdout = Console()
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="sqlite:///PATH (default ./fundtrail.db) or postgresql://USER@HOST:PORT/DB[?schema=S]; "
-        "also FUNDTRAIL_STORE.",
-        show_default=False,
-    ),
-]
-
-EXIT_REJECTED = 3
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 1
 
 
 @app.callback()
 def main() -> None:
     configure_logging()
-
-
-def _open(url: str | None, entry_point: str) -> Stores:
-    bind_correlation_id(entry_point)
-    resolved = store_url(url)
-    try:
-        return open_stores(resolved)
-    except StoreUnavailable as error:
-        typer.echo(f"fundtrail: {error}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    except Exception as error:  # noqa: BLE001 - any driver failure becomes one clear line, never a traceback
-        typer.echo(f"fundtrail: cannot open store {redact(resolved)}: {type(error).__name__}: {error}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
 @app.command("import")
@@ -85,7 +54,7 @@ def import_command(
     if not file.is_file():
         typer.echo(f"fundtrail: cannot read {file}: no such file", err=True)
         raise typer.Exit(EXIT_USAGE)
-    stores = _open(store, "import")
+    stores = open_or_exit(store, "import")
     try:
         if sys.stderr.isatty():
             total = sum(1 for _ in file.open("rb"))
@@ -94,6 +63,7 @@ def import_command(
                 summary = import_file(stores.ledger, file, batch_size, lambda done: bar.advance(task, done))
         else:
             summary = import_file(stores.ledger, file, batch_size)
+        stores.catch_up_log()
     except OSError as error:
         typer.echo(f"fundtrail: cannot read {file}: {error.strerror}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
@@ -137,7 +107,7 @@ def report(
         typer.echo(f"fundtrail: report kind {kind!r} is not one of {', '.join(REPORTS)}", err=True)
         raise typer.Exit(EXIT_USAGE)
     moment = parse_as_of(as_of)
-    stores = _open(store, "report")
+    stores = open_or_exit(store, "report")
     try:
         stores.catch_up()
         result = REPORTS[kind](stores.read_model, identifier, moment)
@@ -166,7 +136,7 @@ def replay(
 
     With --until-seq the books are rebuilt aside, in memory, and the live read model is left as it is.
     """
-    stores = _open(store, "replay")
+    stores = open_or_exit(store, "replay")
     try:
         if until_seq is None:
             target = stores.read_model
@@ -184,7 +154,7 @@ def replay(
 @app.command()
 def checksum(store: StoreOption = None) -> None:
     """Print the checksum of the live read model (after catching up), to compare with a replay's."""
-    stores = _open(store, "checksum")
+    stores = open_or_exit(store, "checksum")
     try:
         stores.catch_up()
         print_json({"events": stores.read_model.tracked()[1], "checksum": reports_checksum(stores.read_model)})
@@ -204,7 +174,7 @@ def projections_run(
     store: StoreOption = None,
 ) -> None:
     """Follow the event log and apply each new event to the read models exactly once, until stopped."""
-    stores = _open(store, "projections")
+    stores = open_or_exit(store, "projections")
     idle_since = time.monotonic()
     try:
         while True:
@@ -234,6 +204,9 @@ def demo(
 
     bind_correlation_id("demo")
     raise typer.Exit(run_demo(stdout, store))
+
+
+cli_trust.register(app)
 
 
 def run() -> None:

@@ -189,6 +189,11 @@ class ReadModel:
         figures["reserved"] = int(reserved["reserved"])
         return figures
 
+    def donation_position(self, donation_id: str) -> int | None:
+        """The store position of the event that recorded the donation."""
+        rows = self.database.query("SELECT sequence FROM ft_donations WHERE donation_id = :id", {"id": donation_id})
+        return int(rows[0]["sequence"]) if rows else None
+
     def has(self, kind: str, business_id: str) -> bool:
         return bool(self.database.query(_HAS[kind], {"id": business_id}))
 

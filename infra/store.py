@@ -8,8 +8,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from infra.database import Database, PostgresDatabase, SQLiteDatabase
+from infra.ledger_log_store import LedgerLogStore
 from infra.limits import postgres_connect_timeout_seconds_max, postgres_pool_size_max, sqlite_lock_timeout_seconds_max
 from infra.read_model import ReadModel
+from projections.ledger_log import log_facts
 from services.ledger import Ledger, LedgerApplication
 from services.read_side import catch_up
 
@@ -38,9 +40,15 @@ class Stores:
     ledger: Ledger
     read_model: ReadModel
     database: Database
+    log: LedgerLogStore
 
     def catch_up(self, until: int | None = None) -> int:
+        """Bring the transparency log and the report tables up to date with the event store."""
+        self.catch_up_log()
         return catch_up(self.application, self.read_model, until)
+
+    def catch_up_log(self) -> int:
+        return catch_up(self.application, self.log, facts_of=log_facts)
 
     def close(self) -> None:
         self.database.close()
@@ -74,9 +82,15 @@ def _open_sqlite(url: str) -> Stores:
         }
     )
     database = SQLiteDatabase(path)
+    return _stores(url, application, database)
+
+
+def _stores(url: str, application: LedgerApplication, database: Database) -> Stores:
     read_model = ReadModel(database)
     read_model.create_tables()
-    return Stores(url, application, Ledger(application), read_model, database)
+    log = LedgerLogStore(database)
+    log.create_tables()
+    return Stores(url, application, Ledger(application), read_model, database, log)
 
 
 def _open_postgres(url: str) -> Stores:
@@ -114,9 +128,10 @@ def _open_postgres(url: str) -> Stores:
                 "POSTGRES_POOL_SIZE": str(postgres_pool_size_max),
             }
         )
+        stores = _stores(url, application, database)
     finally:
         database.query("SELECT pg_advisory_unlock(:key)", {"key": _SETUP_LOCK_KEY})
-    return Stores(url, application, Ledger(application), read_model, database)
+    return stores
 
 
 # An arbitrary constant naming Fundtrail's set-up lock among the database's advisory locks.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
 
 from projections.facts import Fact, facts_for
 from services.limits import catch_up_page_max
@@ -21,8 +23,24 @@ class FactSink(Protocol):
     def reset(self) -> None: ...
 
 
+FactsOf = Callable[[Notification, int], list[Fact]]
+
+
+def report_facts(application: Application[UUID]) -> FactsOf:
+    """The reports' projection: the domain event's facts, ordered by the event's ledger position."""
+
+    def facts_of(notification: Notification, sequence: int) -> list[Fact]:
+        return facts_for(application.mapper.to_domain_event(notification), notification.id)
+
+    return facts_of
+
+
 def catch_up(
-    application: Application[UUID], sink: FactSink, until: int | None = None, page_max: int = catch_up_page_max
+    application: Application[UUID],
+    sink: FactSink,
+    until: int | None = None,
+    page_max: int = catch_up_page_max,
+    facts_of: FactsOf | None = None,
 ) -> int:
     """Apply every event the sink has not seen (up to the first `until` events); returns how many were read.
 
@@ -36,9 +54,10 @@ def catch_up(
         notifications = application.recorder.select_notifications(start=position + 1, limit=limit)
         if not notifications:
             break
+        project = facts_of or report_facts(application)
         facts: list[Fact] = []
-        for notification in notifications:
-            facts.extend(facts_for(application.mapper.to_domain_event(notification), notification.id))
+        for offset, notification in enumerate(notifications, start=1):
+            facts.extend(project(notification, events + offset))
         position = notifications[-1].id
         events += len(notifications)
         sink.write(facts, position, events)

@@ -12,8 +12,10 @@ from typing import Any
 FUNDTRAIL = str(Path(sys.executable).parent / "fundtrail")
 
 
-def fundtrail(store: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, FUNDTRAIL_STORE=store)
+def fundtrail(
+    store: str, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, FUNDTRAIL_STORE=store, **(env or {}))
     return subprocess.run([FUNDTRAIL, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
 

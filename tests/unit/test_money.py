@@ -17,7 +17,7 @@ from domain.money import amount_minor_max, format_amount, parse_amount
         ("0.01", "CNY", 1),
         ("500", "CNY", 50000),
         ("500.5", "CNY", 50050),
-        ("1000000000000000", "CNY", 10**17),
+        ("10000000000000.00", "CNY", 10**15),
         ("1200", "JPY", 1200),
         ("1.234", "KWD", 1234),
         ("007.10", "CNY", 710),

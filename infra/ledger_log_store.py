@@ -1,0 +1,84 @@
+"""The transparency log's tables: one row per ledger sequence with its leaf hash, and the signed checkpoints.
+
+Unlike the report tables these are never rebuilt: they are the record of what the ledger
+held when each event was first logged, against which `verify` compares the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, Final
+
+from infra.database import Database
+from projections.facts import Fact
+
+SCHEMA: Final = [
+    """CREATE TABLE IF NOT EXISTS ft_ledger_log (
+        sequence BIGINT PRIMARY KEY, position BIGINT NOT NULL UNIQUE, leaf_hash TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_checkpoints (
+        tree_size BIGINT PRIMARY KEY, note TEXT NOT NULL, signed_at BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_log_tracking (
+        projection TEXT PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL)""",
+]
+
+
+class LedgerLogStore:
+    """The log of leaf hashes (a fact sink for catch-up) and the checkpoints signed over it."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def create_tables(self) -> None:
+        with self.database.transaction() as writer:
+            for statement in SCHEMA:
+                writer.execute(statement)
+
+    def tracked(self) -> tuple[int, int]:
+        rows = self.database.query("SELECT position, events FROM ft_log_tracking WHERE projection = 'log'")
+        return (int(rows[0]["position"]), int(rows[0]["events"])) if rows else (0, 0)
+
+    def write(self, facts: list[Fact], position: int, events: int) -> None:
+        """Append leaves and move the log's tracking position, all or nothing, never backwards."""
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for kind, row in facts:
+            rows[kind].append(row)
+        with self.database.transaction() as writer:
+            if self.database.dialect == "postgresql":
+                writer.execute("LOCK TABLE ft_log_tracking IN SHARE ROW EXCLUSIVE MODE")
+            current = writer.query("SELECT position FROM ft_log_tracking WHERE projection = 'log'")
+            if current and int(current[0]["position"]) >= position:
+                return
+            writer.executemany(
+                "INSERT INTO ft_ledger_log (sequence, position, leaf_hash) VALUES (:sequence, :position, :leaf_hash)",
+                rows["leaf"],
+            )
+            writer.execute(
+                "INSERT INTO ft_log_tracking (projection, position, events) VALUES ('log', :position, :events) "
+                "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",
+                {"position": position, "events": events},
+            )
+
+    def reset(self) -> None:
+        raise RuntimeError("the transparency log is never rebuilt: it is what the store is checked against")
+
+    def leaves(self) -> list[dict[str, Any]]:
+        """Every logged leaf in sequence order: sequence, the event's store position, leaf hash (hex)."""
+        return self.database.query("SELECT sequence, position, leaf_hash FROM ft_ledger_log ORDER BY sequence")
+
+    def sequence_at(self, position: int) -> int | None:
+        rows = self.database.query(
+            "SELECT sequence FROM ft_ledger_log WHERE position = :position", {"position": position}
+        )
+        return int(rows[0]["sequence"]) if rows else None
+
+    def add_checkpoint(self, tree_size: int, note: str) -> None:
+        with self.database.transaction() as writer:
+            writer.execute(
+                "INSERT INTO ft_checkpoints (tree_size, note, signed_at) VALUES (:tree_size, :note, :signed_at) "
+                "ON CONFLICT (tree_size) DO NOTHING",
+                {"tree_size": tree_size, "note": note, "signed_at": time.time_ns() // 1000},
+            )
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        return self.database.query("SELECT tree_size, note FROM ft_checkpoints ORDER BY tree_size")
