@@ -76,3 +76,25 @@ def test_an_unreachable_postgresql_is_one_line_naming_the_url_without_the_passwo
     assert "hunter2" not in done.stderr
     assert "postgresql://ledger:***@127.0.0.1:1/books" in done.stderr
     assert 1 == len(done.stderr.strip().splitlines())
+
+
+def test_the_beancount_export_loads_without_errors_and_holds_the_custody(tmp_path: Path) -> None:
+    from beancount import loader
+    from beancount.core import realization
+
+    store = f"sqlite:///{tmp_path / 'a.db'}"
+    fundtrail(store, "import", str(COMMANDS))
+    done = fundtrail(store, "export", "--format", "beancount")
+    assert 0 == done.returncode, done.stderr
+    entries, errors, _ = loader.load_string(done.stdout)
+    assert [] == errors
+    custody = realization.get(realization.realize(entries), "Assets:Custody:F-RC").balance
+    assert "1100.00 CNY" == custody.to_string().strip("()")
+
+
+def test_the_events_export_is_one_canonical_leaf_per_event(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'a.db'}"
+    fundtrail(store, "import", str(COMMANDS))
+    leaves = [json.loads(line) for line in fundtrail(store, "export", "--format", "events").stdout.splitlines()]
+    assert list(range(1, 33)) == [leaf["sequence"] for leaf in leaves]
+    assert {"sequence", "type", "topic", "aggregate_id", "version", "recorded_at", "payload"} == set(leaves[0])
