@@ -88,7 +88,7 @@ def test_the_beancount_export_loads_without_errors_and_holds_the_custody(tmp_pat
     assert 0 == done.returncode, done.stderr
     entries, errors, _ = loader.load_string(done.stdout)
     assert [] == errors
-    custody = realization.get(realization.realize(entries), "Assets:Custody:F-RC").balance
+    custody = realization.get(realization.realize(entries), "Assets:Custody:F-RC").balance  # type: ignore[no-untyped-call]
     assert "1100.00 CNY" == custody.to_string().strip("()")
 
 

@@ -43,7 +43,7 @@ def test_allocations_made_by_the_rules_verify() -> None:
 
 def test_a_payout_that_spent_the_newest_money_first_is_named() -> None:
     books = books_with_two_donations()
-    project = books.application.repository.get(aggregate_id("project", "P"))
+    project: object = books.application.repository.get(aggregate_id("project", "P"))
     assert isinstance(project, Project)
     # Record a payout whose allocation breaks oldest-first spending, as a faulty writer might.
     project._payout_sent(
