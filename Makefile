@@ -6,7 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint install tools clean
 
-$(STAMP): pyproject.toml constraints.txt
+# Apache ECharts, vendored from the npm registry at build time into the pages' static files.
+ECHARTS_VERSION := 6.1.0
+ECHARTS := infra/web/static/vendor/echarts.min.js
+
+$(ECHARTS):
+	rm -rf .build/echarts && mkdir -p .build/echarts $(dir $(ECHARTS))
+	cd .build/echarts && npm pack --silent echarts@$(ECHARTS_VERSION) >/dev/null && \
+		tar xzf echarts-$(ECHARTS_VERSION).tgz package/dist/echarts.min.js
+	cp .build/echarts/package/dist/echarts.min.js $(ECHARTS)
+
+$(STAMP): pyproject.toml constraints.txt $(ECHARTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
@@ -22,14 +32,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# hledger (Debian's package) checks our journal exports; installed when missing and we may.
+# Debian's hledger checks our journal exports and chromium runs the page tests; installed
+# when missing and we may (root), otherwise those tests skip on a laptop and fail under CI.
 tools:
-	@command -v hledger >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hledger >/dev/null); } || \
-		echo "hledger is not installed and cannot be installed here: its export test will not pass under CI"
+	@for tool in hledger chromium; do \
+		command -v $$tool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null); } || \
+			echo "$$tool is not installed and cannot be installed here: its tests will not pass under CI"; \
+	done
 
 test: lint tools
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .build $(ECHARTS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

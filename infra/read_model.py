@@ -189,6 +189,33 @@ class ReadModel:
         figures["reserved"] = int(reserved["reserved"])
         return figures
 
+    def project_access(self, project_id: str) -> tuple[str, str] | None:
+        """The foundation and the partner of a project, which decide who may read it."""
+        rows = self.database.query(
+            "SELECT foundation_id, partner_id FROM ft_projects WHERE project_id = :id", {"id": project_id}
+        )
+        return (rows[0]["foundation_id"], rows[0]["partner_id"]) if rows else None
+
+    def projects_of_foundation(self, foundation_id: str) -> list[str]:
+        return [row["project_id"] for row in self.foundation_projects(foundation_id)]
+
+    def name_of(self, kind: str, business_id: str) -> str | None:
+        table = {"project": "ft_projects", "payee": "ft_payees", "foundation": "ft_foundations"}[kind]
+        rows = self.database.query(f"SELECT name FROM {table} WHERE {kind}_id = :id", {"id": business_id})
+        return str(rows[0]["name"]) if rows else None
+
+    def project_payouts(self, project_id: str) -> list[dict[str, Any]]:
+        """Each paid disbursement of a project: payee, amount, when, and what the payee returned."""
+        return self.database.query(
+            "SELECT d.disbursement_id, d.payee_id, d.currency, d.amount_minor, d.paid_at, "
+            "COALESCE(SUM(m.amount_minor), 0) AS returned_minor FROM ft_disbursements d "
+            "LEFT JOIN ft_movements m ON m.disbursement_id = d.disbursement_id AND m.kind = 'payee_refund' "
+            "WHERE d.project_id = :id AND d.paid_at IS NOT NULL "
+            "GROUP BY d.disbursement_id, d.payee_id, d.currency, d.amount_minor, d.paid_at, d.paid_sequence "
+            "ORDER BY d.paid_sequence",
+            {"id": project_id},
+        )
+
     def donation_position(self, donation_id: str) -> int | None:
         """The store position of the event that recorded the donation."""
         rows = self.database.query("SELECT sequence FROM ft_donations WHERE donation_id = :id", {"id": donation_id})

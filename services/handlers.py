@@ -58,6 +58,19 @@ class CommandHandlers:
     def handle(self, command: Command) -> None:
         self._handlers[type(command)](command)
 
+    def project_named_by(self, command: Command) -> Project | None:
+        """The project a command acts on, when the ledger knows it (for access decisions)."""
+        try:
+            if isinstance(command, OpenProject | RecordDonation | RequestDisbursement | CloseProject):
+                return self._project(command.project_id)
+            if isinstance(command, ApproveDisbursement | RejectDisbursement | RecordPayout | RecordPayeeRefund):
+                return self._claimed_project("disbursement", command.disbursement_id)
+            if isinstance(command, RefundDonation):
+                return self._claimed_project("donation", command.donation_id)
+        except DomainError:
+            return None
+        return None
+
     # Loading, with the contract's error for what the ledger does not know.
 
     def _existing(self, kind: type[Registered], business_id: str, command: Command) -> None:

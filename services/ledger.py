@@ -12,8 +12,9 @@ import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError
 
-from domain.commands import parse_command
+from domain.commands import Command, parse_command
 from domain.errors import DomainError, Duplicate
+from services.access import Principal, may_execute, signed_by_caller
 from services.handlers import CommandHandlers
 from services.limits import conflict_backoff_seconds_max, conflict_retries_max
 from services.unit_of_work import UnitOfWork
@@ -43,6 +44,10 @@ class Outcome:
 
 APPLIED = Outcome("applied")
 DUPLICATE = Outcome("duplicate")
+
+
+class Forbidden(Exception):
+    """The caller's role does not allow this command; nothing was decided or recorded."""
 
 
 class ConcurrentWriters(Exception):
@@ -113,9 +118,20 @@ class Ledger:
         """Decide and save one command."""
         return self.execute_batch([command])[0]
 
-    def _decide(self, data: object) -> Outcome:
+    def execute_as(self, data: object, principal: Principal) -> Outcome:
+        """Decide and save one command sent by `principal`; Forbidden when the role does not allow it."""
         try:
             command = parse_command(data)
+        except DomainError as error:
+            return Outcome("rejected", error.code, error.message)
+        self._forget_if_others_wrote()
+        if not may_execute(principal, command, self.handlers.project_named_by(command)):
+            raise Forbidden(f"a {principal.role} token may not send {command.type}")
+        return self.execute(signed_by_caller(command, principal))
+
+    def _decide(self, data: object) -> Outcome:
+        try:
+            command = data if isinstance(data, Command) else parse_command(data)
             self.handlers.handle(command)
         except Duplicate:
             return DUPLICATE

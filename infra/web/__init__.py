@@ -1,0 +1,1 @@
+"""The HTTP side: the JSON API with roles, and the server-rendered pages for donors, the public and auditors."""

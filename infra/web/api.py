@@ -1,0 +1,234 @@
+"""The JSON API: commands and reports behind bearer tokens, on the same services as the CLI."""
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.commands import AnyCommand
+from domain.errors import DomainError
+from infra.store import Stores
+from infra.tokens import TokenStore
+from infra.web.idempotency import IdempotencyStore
+from projections.facts import instant_micros
+from projections.reports import END_OF_TIME, REPORTS
+from services.access import Principal, may_read
+from services.ledger import Forbidden
+
+log = structlog.get_logger()
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+NOT_FOUND = {
+    code
+    for code in (
+        "unknown_foundation",
+        "unknown_partner",
+        "unknown_payee",
+        "unknown_donor",
+        "unknown_project",
+        "unknown_donation",
+        "unknown_disbursement",
+    )
+}
+UNPROCESSABLE = {"invalid_command", "invalid_amount"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def status_of(code: str) -> int:
+    """422 for invalid input, 404 for unknown ids, 409 for conflicts and rule breaches."""
+    if code in UNPROCESSABLE:
+        return 422
+    return 404 if code in NOT_FOUND else 409
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def current_principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The FastAPI dependency: the caller of the request's bearer token."""
+    return authenticate(request.app.state.tokens, request.app.state.lock, authorization, request_cookie=None)
+
+
+def create_app(stores: Stores) -> FastAPI:
+    """The API over one open store; one lock keeps the single-writer ledger and its read model consistent."""
+    app = FastAPI(title="Fundtrail", version="1", description="Donation and grant ledger: custody apart from use.")
+    lock = threading.Lock()
+    tokens = TokenStore(stores.database)
+    idempotency = IdempotencyStore(stores.database)
+    app.state.stores, app.state.lock, app.state.tokens = stores, lock, tokens
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route's template, never the raw path or query: no ids, tokens or personal data in the log.
+        log.info(
+            "request_finished",
+            method=request.method,
+            route=getattr(route, "path", "unmatched"),
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        structlog.contextvars.unbind_contextvars("request_id")
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return error_response(422, "invalid_command", f"{where}: {first.get('msg')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            error.status_code, "http_error"
+        )
+        return error_response(error.status_code, code, str(error.detail))
+
+    command_schema = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}},
+        "required": True,
+    }
+
+    @app.post(
+        "/commands",
+        status_code=201,
+        openapi_extra={"requestBody": command_schema},
+        responses={200: {"description": "a duplicate: nothing changed"}, 401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
+    )
+    async def post_command(
+        request: Request,
+        caller: Annotated[Principal, Depends(current_principal)],
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> JSONResponse:
+        """Apply one command of the ledger contract: 201 applied, 200 duplicate, 4xx with a code."""
+        body = await request.body()
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            raise ApiError(422, "invalid_command", "the body is not JSON") from None
+        fingerprint = hashlib.sha256(caller.name.encode() + b"\0" + body).hexdigest()
+        with lock:
+            if idempotency_key is not None:
+                replay = idempotency.replay(idempotency_key, fingerprint)
+                if replay is not None:
+                    return JSONResponse(replay[1], status_code=replay[0])
+            try:
+                outcome = stores.ledger.execute_as(data, caller)
+            except Forbidden as refusal:
+                raise ApiError(403, "forbidden", str(refusal)) from None
+            if outcome.status == "rejected":
+                status, content = status_of(str(outcome.code)), {"code": outcome.code, "message": outcome.message}
+            else:
+                status, content = (201 if outcome.status == "applied" else 200), {"status": outcome.status}
+                stores.catch_up()
+            if idempotency_key is not None:
+                idempotency.remember(idempotency_key, fingerprint, status, content)
+        log.info(
+            "command_handled",
+            principal_role=caller.role,
+            command_type=str(data.get("type"))[:40] if isinstance(data, dict) else None,
+            status=status,
+        )
+        return JSONResponse(content, status_code=status)
+
+    def report_route(kind: str) -> Callable[..., Any]:
+        def read(
+            identifier: str, caller: Annotated[Principal, Depends(current_principal)], as_of: str | None = None
+        ) -> dict[str, Any]:
+            moment = parse_as_of(as_of)
+            with lock:
+                stores.catch_up()
+                project = stores.read_model.project_access(identifier) if kind == "project" else None
+                if not may_read(caller, kind, identifier, *(project or (None, None))):
+                    raise ApiError(403, "forbidden", f"a {caller.role} token may not read this {kind} report")
+                try:
+                    result = REPORTS[kind](stores.read_model, identifier, moment)
+                except DomainError as error:
+                    raise ApiError(status_of(error.code), error.code, error.message) from None
+                if caller.role == "treasurer" and kind == "donor":
+                    own = set(stores.read_model.projects_of_foundation(str(caller.subject)))
+                    result["donations"] = [item for item in result["donations"] if item["project_id"] in own]
+            return result
+
+        read.__name__ = f"read_{kind}"
+        return read
+
+    for kind, plural in (
+        ("project", "projects"),
+        ("donor", "donors"),
+        ("payee", "payees"),
+        ("foundation", "foundations"),
+    ):
+        app.get(
+            f"/{plural}/{{identifier}}", summary=f"The {kind} report", responses={401: {}, 403: {}, 404: {}, 422: {}}
+        )(report_route(kind))
+
+    original_openapi = app.openapi
+
+    def openapi_with_commands() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            from pydantic import TypeAdapter
+
+            command = TypeAdapter(AnyCommand).json_schema(ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(command.pop("$defs", {}))
+            schema["components"]["schemas"]["Command"] = command
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi_with_commands  # type: ignore[method-assign]
+    from infra.web.pages import add_pages
+
+    add_pages(app)
+    return app
+
+
+def authenticate(
+    tokens: TokenStore, lock: threading.Lock, authorization: str | None, request_cookie: str | None
+) -> Principal:
+    """The caller of a bearer token (header, or the pages' cookie); 401 without a valid one."""
+    token = None
+    if authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    token = token or request_cookie
+    if not token:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    with lock:
+        found = tokens.principal(token)
+    if found is None:
+        raise ApiError(401, "unauthorized", "the token is not known")
+    return found
+
+
+def parse_as_of(text: str | None) -> int:
+    if text is None:
+        return END_OF_TIME
+    try:
+        return instant_micros(text)
+    except (ValueError, TypeError):
+        raise ApiError(422, "invalid_command", "as_of must be an ISO 8601 time with an offset") from None
