@@ -28,16 +28,13 @@ from services.ledger import Forbidden
 log = structlog.get_logger()
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 NOT_FOUND = {
-    code
-    for code in (
-        "unknown_foundation",
-        "unknown_partner",
-        "unknown_payee",
-        "unknown_donor",
-        "unknown_project",
-        "unknown_donation",
-        "unknown_disbursement",
-    )
+    "unknown_foundation",
+    "unknown_partner",
+    "unknown_payee",
+    "unknown_donor",
+    "unknown_project",
+    "unknown_donation",
+    "unknown_disbursement",
 }
 UNPROCESSABLE = {"invalid_command", "invalid_amount"}
 
@@ -83,6 +80,7 @@ def create_app(stores: Stores) -> FastAPI:
         # The route's template, never the raw path or query: no ids, tokens or personal data in the log.
         log.info(
             "request_finished",
+            request_id=request_id,
             method=request.method,
             route=getattr(route, "path", "unmatched"),
             status=response.status_code,
