@@ -17,3 +17,25 @@ postgres_pool_size_max: Final = 2
 # How often `projections run` looks for new events when idle: fast enough that a report
 # rarely has anything left to catch up, slow enough to cost nothing on an idle ledger.
 projection_poll_seconds_max: Final = 0.5
+
+# Kafka: every client option is set explicitly (see infra/kafka_relay.py and kafka_worker.py).
+# Events published per batch before the relay waits for the broker's acknowledgements.
+relay_batch_max: Final = 500
+# How long one produce, metadata or fetch request may take before it counts as failed.
+kafka_request_timeout_ms_max: Final = 30_000
+# How long a send may block on a full buffer or missing metadata.
+kafka_block_ms_max: Final = 30_000
+# Retries of a failed produce request (with acks="all" and one request in flight, in order).
+kafka_producer_retries_max: Final = 10
+# Records one poll may return: one read-model transaction covers at most this many.
+worker_poll_records_max: Final = 500
+# How long one poll waits for records.
+worker_poll_timeout_ms_max: Final = 1_000
+# A worker missing heartbeats this long is dropped from its group.
+kafka_session_timeout_ms_max: Final = 30_000
+# How long a worker waits for its group to assign it partitions before giving up.
+worker_join_seconds_max: Final = 120
+# kafka-python wants a consumer's request timeout above its session timeout.
+kafka_consumer_request_timeout_ms_max: Final = 40_000
+# How often an idle relay looks for new events.
+relay_poll_seconds_max: Final = 0.5

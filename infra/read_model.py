@@ -37,6 +37,8 @@ SCHEMA: Final = [
     "CREATE INDEX IF NOT EXISTS ft_movements_by_project ON ft_movements (project_id, kind, at)",
     "CREATE INDEX IF NOT EXISTS ft_movements_by_donation ON ft_movements (donation_id)",
     "CREATE INDEX IF NOT EXISTS ft_movements_by_payee ON ft_movements (payee_id, at)",
+    # Ledger sequences applied from a message stream, where partitions arrive out of global order.
+    "CREATE TABLE IF NOT EXISTS ft_applied (sequence BIGINT PRIMARY KEY)",
 ]
 
 TABLES: Final = [
@@ -138,6 +140,47 @@ class ReadModel:
                 "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",
                 {"projection": self.projection, "position": position, "events": events},
             )
+
+    def apply_messages(self, messages: list[tuple[int, list[Fact]]]) -> int:
+        """Apply each (ledger sequence, facts) not applied before, in one transaction; returns how many were new.
+
+        Messages come from several partitions, so there is no single high-water mark: each
+        sequence is recorded in ft_applied beside its facts, and a redelivery changes nothing.
+        """
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        with self.database.transaction() as writer:
+            position = self._locked_position(writer)
+            sequences = sorted({sequence for sequence, _ in messages})
+            known = (
+                {
+                    int(row["sequence"])
+                    for row in writer.query(
+                        f"SELECT sequence FROM ft_applied WHERE sequence IN ({', '.join(map(str, sequences))})"
+                    )
+                }
+                if sequences
+                else set()
+            )
+            # A redelivered message may also repeat inside one poll: keep each sequence once.
+            unique: dict[int, list[Fact]] = {}
+            for sequence, facts in messages:
+                if sequence not in known:
+                    unique.setdefault(sequence, facts)
+            fresh = list(unique.items())
+            for sequence, facts in fresh:
+                writer.execute("INSERT INTO ft_applied (sequence) VALUES (:sequence)", {"sequence": sequence})
+                for kind, row in facts:
+                    by_kind[kind].append(row)
+                    if kind in ("project_closed", "disbursement_approved", "disbursement_paid"):
+                        self._flush(writer, by_kind)
+            self._flush(writer, by_kind)
+            events = int(writer.query("SELECT COUNT(*) AS applied FROM ft_applied")[0]["applied"])
+            writer.execute(
+                "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
+                "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",
+                {"projection": self.projection, "position": max([position, *sequences]), "events": events},
+            )
+        return len(fresh)
 
     def _locked_position(self, writer: Writer) -> int:
         """The tracking position, read under a lock that concurrent catch-ups queue behind."""

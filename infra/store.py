@@ -68,12 +68,17 @@ def open_stores(url: str) -> Stores:
     raise StoreUnavailable(f"store URL {redact(url)!r} is neither sqlite:///PATH nor postgresql://USER@HOST:PORT/DB")
 
 
-def _open_sqlite(url: str) -> Stores:
+def _sqlite_path(url: str) -> str:
     path = url.removeprefix("sqlite:///")
     if not path or path == ":memory:":
         raise StoreUnavailable(f"store URL {url!r} names no file")
     if not Path(path).parent.is_dir():
         raise StoreUnavailable(f"store {url!r}: folder {str(Path(path).parent)!r} does not exist")
+    return path
+
+
+def _open_sqlite(url: str) -> Stores:
+    path = _sqlite_path(url)
     application = LedgerApplication(
         env={
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -93,12 +98,8 @@ def _stores(url: str, application: LedgerApplication, database: Database) -> Sto
     return Stores(url, application, Ledger(application), read_model, database, log)
 
 
-def _open_postgres(url: str) -> Stores:
-    """PostgreSQL: the schema (?schema=NAME, default public) and every table are created on first use.
-
-    Set-up runs under an advisory lock, so that several processes starting at once on an
-    empty database do not race each other's CREATE statements.
-    """
+def _postgres_database(url: str) -> tuple[PostgresDatabase, str]:
+    """A connection to the database and schema (?schema=NAME, default public) that `url` names."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     schema = query.pop("schema", "public")
@@ -110,11 +111,20 @@ def _open_postgres(url: str) -> Stores:
     except Exception as error:  # noqa: BLE001 - psycopg raises several types; all mean "cannot reach it"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StoreUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {first_line}") from None
+    return database, schema
+
+
+def _open_postgres(url: str) -> Stores:
+    """PostgreSQL: the schema and every table are created on first use.
+
+    Set-up runs under an advisory lock, so that several processes starting at once on an
+    empty database do not race each other's CREATE statements.
+    """
+    database, schema = _postgres_database(url)
+    parts = urlsplit(url)
     database.query("SELECT pg_advisory_lock(:key)", {"key": _SETUP_LOCK_KEY})
     try:
         database.query(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        read_model = ReadModel(database)
-        read_model.create_tables()
         application = LedgerApplication(
             env={
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -132,6 +142,25 @@ def _open_postgres(url: str) -> Stores:
     finally:
         database.query("SELECT pg_advisory_unlock(:key)", {"key": _SETUP_LOCK_KEY})
     return stores
+
+
+def open_read_store(url: str) -> ReadModel:
+    """Only the read-model tables at `url` (no event store): what a Kafka worker builds."""
+    if url.startswith("sqlite:///"):
+        read_model = ReadModel(SQLiteDatabase(_sqlite_path(url)))
+        read_model.create_tables()
+        return read_model
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StoreUnavailable(f"read store URL {redact(url)!r} is neither sqlite:///PATH nor postgresql://...")
+    database, schema = _postgres_database(url)
+    database.query("SELECT pg_advisory_lock(:key)", {"key": _SETUP_LOCK_KEY})
+    try:
+        database.query(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        read_model = ReadModel(database)
+        read_model.create_tables()
+    finally:
+        database.query("SELECT pg_advisory_unlock(:key)", {"key": _SETUP_LOCK_KEY})
+    return read_model
 
 
 # An arbitrary constant naming Fundtrail's set-up lock among the database's advisory locks.
