@@ -32,10 +32,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Debian's hledger checks our journal exports and chromium runs the page tests; installed
+# Debian's hledger checks our journal exports, chromium runs the page tests and docker-compose
+# validates docker-compose.yml (no Docker engine runs here); installed
 # when missing and we may (root), otherwise those tests skip on a laptop and fail under CI.
 tools:
-	@for tool in hledger chromium; do \
+	@for tool in hledger chromium docker-compose; do \
 		command -v $$tool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null); } || \
 			echo "$$tool is not installed and cannot be installed here: its tests will not pass under CI"; \

@@ -42,3 +42,7 @@ def postgres_url(postgres_server: psycopg.Connection) -> Iterator[str]:
     separator = "&" if "?" in postgres_base() else "?"
     yield f"{postgres_base()}{separator}schema={schema}"
     postgres_server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# The Kafka-protocol broker fixture lives beside its Broker class; pytest finds it through this import.
+from tests.integration.kafka_broker import kafka_broker  # noqa: E402, F401

@@ -19,7 +19,7 @@ from infra.store import open_read_store, open_stores
 from projections.checksum import reports_checksum
 from projections.reports import all_reports
 from tests.cli import FUNDTRAIL, fundtrail, output_json
-from tests.integration.kafka_broker import Broker, kafka_broker  # noqa: F401 - the module's broker fixture
+from tests.integration.kafka_broker import Broker
 from tests.ledger_fixtures import LedgerUnderTest
 from tests.scripts import OPERATIONS, build_commands
 
@@ -33,8 +33,10 @@ def environment(store: str) -> dict[str, str]:
 def story_file(path: Path, commands: int, seed: int) -> Path:
     chooser = random.Random(seed)
     operations = [operation for operation in OPERATIONS if operation != "close"]
-    steps = [(chooser.choice(operations), chooser.randrange(10_000), chooser.randrange(1, 200_000),
-              chooser.randrange(2, 27)) for _ in range(commands)]
+    steps = [
+        (chooser.choice(operations), chooser.randrange(10_000), chooser.randrange(1, 200_000), chooser.randrange(2, 27))
+        for _ in range(commands)
+    ]
     path.write_text("".join(json.dumps(command) + "\n" for command in build_commands(steps)))
     return path
 
@@ -49,22 +51,45 @@ def prepared_store(url: str) -> None:
 
 def worker(broker: Broker, group: str, read_store: str, topic: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [FUNDTRAIL, "worker", "--kafka", broker.bootstrap, "--group", group, "--read-store", read_store,
-         "--topic", topic, "--until-idle", IDLE_SECONDS],
-        env=environment("sqlite:///nowhere/unused.db"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            FUNDTRAIL,
+            "worker",
+            "--kafka",
+            broker.bootstrap,
+            "--group",
+            group,
+            "--read-store",
+            read_store,
+            "--topic",
+            topic,
+            "--until-idle",
+            IDLE_SECONDS,
+        ],
+        env=environment("sqlite:///nowhere/unused.db"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def relay(broker: Broker, store: str, topic: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([FUNDTRAIL, "relay", "--kafka", broker.bootstrap, "--topic", topic, *extra],
-                            env=environment(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [FUNDTRAIL, "relay", "--kafka", broker.bootstrap, "--topic", topic, *extra],
+        env=environment(store),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def read_store_books(read_store: str) -> dict[str, Any]:
     read_model = open_read_store(read_store)
     try:
-        return {"events": read_model.tracked()[1], "checksum": reports_checksum(read_model),
-                "reports": all_reports(read_model)}
+        return {
+            "events": read_model.tracked()[1],
+            "checksum": reports_checksum(read_model),
+            "reports": all_reports(read_model),
+        }
     finally:
         read_model.database.close()
 
@@ -73,8 +98,11 @@ def event_store_books(store: str) -> dict[str, Any]:
     stores = open_stores(store)
     try:
         stores.catch_up()
-        return {"events": stores.read_model.tracked()[1], "checksum": reports_checksum(stores.read_model),
-                "reports": all_reports(stores.read_model)}
+        return {
+            "events": stores.read_model.tracked()[1],
+            "checksum": reports_checksum(stores.read_model),
+            "reports": all_reports(stores.read_model),
+        }
     finally:
         stores.close()
 
@@ -104,13 +132,30 @@ def test_a_relay_and_a_worker_killed_mid_stream_lose_nothing_and_count_nothing_t
 ) -> None:
     store, read_store, topic = f"sqlite:///{tmp_path / 'events.db'}", f"sqlite:///{tmp_path / 'read.db'}", "events-kill"
     prepared_store(store)
-    importer = subprocess.Popen([FUNDTRAIL, "import", str(story_file(tmp_path / "story.jsonl", 3000, seed=2)),
-                                 "--batch-size", "20"], env=environment(store), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    importer = subprocess.Popen(
+        [FUNDTRAIL, "import", str(story_file(tmp_path / "story.jsonl", 3000, seed=2)), "--batch-size", "20"],
+        env=environment(store),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     running_relay = relay(kafka_broker, store, topic)
     running_worker = subprocess.Popen(
-        [FUNDTRAIL, "worker", "--kafka", kafka_broker.bootstrap, "--group", "kill", "--read-store", read_store,
-         "--topic", topic], env=environment(store), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            FUNDTRAIL,
+            "worker",
+            "--kafka",
+            kafka_broker.bootstrap,
+            "--group",
+            "kill",
+            "--read-store",
+            read_store,
+            "--topic",
+            topic,
+        ],
+        env=environment(store),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and read_store_books(read_store)["events"] < 200:
         time.sleep(0.2)
