@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from domain.errors import DomainError
-from infra import cli_kafka, cli_trust, cli_web, render
+from infra import cli_kafka, cli_reconcile, cli_trust, cli_web, render
 from infra.cli_common import EXIT_NOT_FOUND, EXIT_REJECTED, EXIT_USAGE, StoreOption, open_or_exit, print_json
 from infra.database import SQLiteDatabase
 from infra.importer import ImportInterrupted, import_file
@@ -209,6 +209,7 @@ def demo(
 cli_trust.register(app)
 cli_web.register(app)
 cli_kafka.register(app)
+cli_reconcile.register(app)
 
 
 def run() -> None:

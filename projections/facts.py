@@ -167,6 +167,10 @@ PROJECTORS: Final[dict[str, Callable[[Any, int], list[Fact]]]] = {
     "DonationRefunded": _donor_refund,
     # Claims only route later commands to their project; no report reads them.
     "IdentifierClaimed": _nothing,
+    # Reconciliations are read from the events by the auditor; the balances do not change.
+    "StatementImported": _nothing,
+    "LineMatched": _nothing,
+    "DifferenceNoted": _nothing,
 }
 
 

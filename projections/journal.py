@@ -64,6 +64,10 @@ _NO_MOVEMENT: Final = frozenset(
         "DisbursementRequested",
         "DisbursementApproved",
         "DisbursementRejected",
+        # Reconciliations record what a bank statement said; they move no money themselves.
+        "StatementImported",
+        "LineMatched",
+        "DifferenceNoted",
     }
 )
 
