@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from infra.limits import sqlite_lock_timeout_seconds_max
 
-_NAMED = re.compile(r":([a-z_]+)")
+_NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
 class Database(Protocol):

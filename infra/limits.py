@@ -39,3 +39,6 @@ worker_join_seconds_max: Final = 120
 kafka_consumer_request_timeout_ms_max: Final = 40_000
 # How often an idle relay looks for new events.
 relay_poll_seconds_max: Final = 0.5
+
+# Ids asked about in one existence query: well under SQLite's limit of bound parameters.
+existence_query_ids_max: Final = 500

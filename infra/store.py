@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from uuid import UUID
 
 from infra.database import Database, PostgresDatabase, SQLiteDatabase
 from infra.ledger_log_store import LedgerLogStore
-from infra.limits import postgres_connect_timeout_seconds_max, postgres_pool_size_max, sqlite_lock_timeout_seconds_max
+from infra.limits import (
+    existence_query_ids_max,
+    postgres_connect_timeout_seconds_max,
+    postgres_pool_size_max,
+    sqlite_lock_timeout_seconds_max,
+)
 from infra.read_model import ReadModel
 from projections.ledger_log import log_facts
 from services.ledger import Ledger, LedgerApplication
@@ -95,7 +102,30 @@ def _stores(url: str, application: LedgerApplication, database: Database) -> Sto
     read_model.create_tables()
     log = LedgerLogStore(database)
     log.create_tables()
-    return Stores(url, application, Ledger(application), read_model, database, log)
+    return Stores(url, application, Ledger(application, existing_ids(database)), read_model, database, log)
+
+
+def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:
+    """Which of some aggregate ids have events: one query per few hundred ids, for a whole batch."""
+    sqlite = database.dialect == "sqlite"
+    table = "stored_events" if sqlite else "fundtrail_events"
+
+    def existing(ids: set[UUID]) -> set[UUID]:
+        found: set[UUID] = set()
+        ordered = list(ids)
+        for start in range(0, len(ordered), existence_query_ids_max):
+            chunk = ordered[start : start + existence_query_ids_max]
+            params = {
+                f"id{number}": (identity.hex if sqlite else str(identity)) for number, identity in enumerate(chunk)
+            }
+            names = ", ".join(f":{name}" for name in params)
+            rows = database.query(
+                f"SELECT DISTINCT originator_id AS id FROM {table} WHERE originator_id IN ({names})", params
+            )
+            found |= {UUID(str(row["id"])) for row in rows}
+        return found
+
+    return existing
 
 
 def _postgres_database(url: str) -> tuple[PostgresDatabase, str]:

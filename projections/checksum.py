@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-import rfc8785
-
+from projections.canonical import canonical_json
 from projections.reports import ReportSource, all_reports
 
 
 def reports_checksum(source: ReportSource) -> str:
     """`sha256:<hex>` over the canonical JSON of all projects, donors, payees and foundations, sorted by id."""
-    return "sha256:" + hashlib.sha256(rfc8785.dumps(all_reports(source))).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical_json(all_reports(source))).hexdigest()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import rfc8785
 from eventsourcing.persistence import Notification
 
+from projections.canonical import canonical_json
 from projections.facts import Fact
 from projections.merkle import leaf_hash
 
@@ -39,7 +39,7 @@ def leaf_object(sequence: int, notification: Notification) -> dict[str, Any]:
 
 
 def leaf_bytes(leaf: dict[str, Any]) -> bytes:
-    return rfc8785.dumps(leaf)
+    return canonical_json(leaf)
 
 
 def hashed_leaf(leaf: dict[str, Any]) -> bytes:

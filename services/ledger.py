@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -14,6 +14,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from domain.commands import Command, parse_command
 from domain.errors import DomainError, Duplicate
+from domain.identity import aggregate_id
 from services.access import Principal, may_execute, signed_by_caller
 from services.handlers import CommandHandlers
 from services.limits import conflict_backoff_seconds_max, conflict_retries_max
@@ -46,6 +47,32 @@ APPLIED = Outcome("applied")
 DUPLICATE = Outcome("duplicate")
 
 
+ExistingIds = Callable[[set[UUID]], set[UUID]]
+
+# The id fields of a command and the kind of aggregate each one names.
+_NAMED_KINDS = {
+    "donation_id": "donation",
+    "disbursement_id": "disbursement",
+    "refund_id": "refund",
+    "project_id": "project",
+    "donor_id": "donor",
+    "payee_id": "payee",
+    "foundation_id": "foundation",
+    "partner_id": "partner",
+}
+
+
+def named_ids(command: object) -> set[UUID]:
+    """The aggregate ids a raw command may load: cheap, from its fields, before it is validated."""
+    if not isinstance(command, dict):
+        return set()
+    return {
+        aggregate_id(kind, value)
+        for field, kind in _NAMED_KINDS.items()
+        if isinstance(value := command.get(field), str) and len(value) <= 100
+    }
+
+
 class Forbidden(Exception):
     """The caller's role does not allow this command; nothing was decided or recorded."""
 
@@ -57,8 +84,9 @@ class ConcurrentWriters(Exception):
 class Ledger:
     """Decides commands in memory and records each batch in a single transaction."""
 
-    def __init__(self, application: Application[UUID]) -> None:
+    def __init__(self, application: Application[UUID], existing: ExistingIds | None = None) -> None:
         self.application = application
+        self.existing = existing
         self.work = UnitOfWork(application)
         self.handlers = CommandHandlers(self.work)
         # The last ledger position this process knows its cached aggregates include.
@@ -84,6 +112,7 @@ class Ledger:
 
     def _try_batch(self, commands: Sequence[object]) -> list[Outcome] | None:
         self._forget_if_others_wrote()
+        self._prefetch(commands)
         outcomes = [self._decide(command) for command in commands]
         try:
             positions = self.work.commit()
@@ -105,6 +134,14 @@ class Ledger:
         if current != self._known_position:
             self.work.discard()
         self._known_position = current
+
+    def _prefetch(self, commands: Sequence[object]) -> None:
+        """Ask the store once which of the ids a batch names exist, instead of once per command."""
+        if self.existing is None:
+            return
+        wanted = self.work.unknown({identity for command in commands for identity in named_ids(command)})
+        if wanted:
+            self.work.note_missing(wanted - self.existing(wanted))
 
     def _note_own_positions(self, positions: list[int]) -> None:
         """Keep the cache only when this commit directly followed what the cache already held."""

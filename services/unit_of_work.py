@@ -22,10 +22,14 @@ class UnitOfWork:
         self.cache_max = cache_max
         self._loaded: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._changed: dict[UUID, Aggregate] = {}
+        # Ids known to have no events, as of the last freshness check (see Ledger).
+        self._missing: set[UUID] = set()
 
     def get(self, kind: type[AggregateT], aggregate_id: UUID) -> AggregateT | None:
         """The aggregate with this id, or None when the ledger has none."""
         found = self._loaded.get(aggregate_id)
+        if found is None and aggregate_id in self._missing:
+            return None
         if found is None:
             try:
                 found = self.application.repository.get(aggregate_id)
@@ -41,7 +45,16 @@ class UnitOfWork:
     def changed(self, aggregate: Aggregate) -> None:
         """Note that a command triggered events on this aggregate (new or loaded)."""
         self._changed[aggregate.id] = aggregate
+        self._missing.discard(aggregate.id)
         self._remember(aggregate)
+
+    def note_missing(self, aggregate_ids: set[UUID]) -> None:
+        """Remember ids that the store holds no events for, so that looking them up costs nothing."""
+        self._missing |= aggregate_ids - self._loaded.keys()
+
+    def unknown(self, aggregate_ids: set[UUID]) -> set[UUID]:
+        """Of these ids, those neither loaded nor known to be missing."""
+        return aggregate_ids - self._loaded.keys() - self._missing
 
     @property
     def has_changes(self) -> bool:
@@ -61,6 +74,7 @@ class UnitOfWork:
         """Forget unsaved changes and everything loaded: the next get reads the store again."""
         self._changed.clear()
         self._loaded.clear()
+        self._missing.clear()
 
     def _remember(self, aggregate: Aggregate) -> None:
         self._loaded[aggregate.id] = aggregate
@@ -69,3 +83,5 @@ class UnitOfWork:
     def _trim(self) -> None:
         while len(self._loaded) > self.cache_max:
             self._loaded.popitem(last=False)
+        if len(self._missing) > self.cache_max:
+            self._missing.clear()
