@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install tools clean
+.PHONY: demo test lint install tools bench clean
 
 # Apache ECharts, vendored from the npm registry at build time into the pages' static files.
 ECHARTS_VERSION := 6.1.0
@@ -44,6 +44,12 @@ tools:
 
 test: lint tools
 	$(BIN)/pytest
+
+# The benchmark suite at full size (about a million commands); BENCH_SCALE=0.1 for a shorter run.
+BENCH_SCALE ?= 1.0
+BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1:5432/test
+bench: $(STAMP) tools
+	$(BIN)/fundtrail bench --scale $(BENCH_SCALE) --postgres '$(BENCH_POSTGRES)' --output BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .build $(ECHARTS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -76,11 +76,26 @@ class Donor(Registered):
         return aggregate_id("donor", donor_id)
 
     @event("DonorRegistered")
-    def __init__(self, donor_id: str, display_name: str | None, anonymous: bool, command_digest: str) -> None:
+    def __init__(self, donor_id: str, sealed_display_name: str | None, anonymous: bool, command_digest: str) -> None:
+        # The name is stored only sealed under the donor's own key (see services.personal_data).
         self.donor_id = donor_id
-        self.display_name = display_name
+        self.sealed_display_name = sealed_display_name
         self.anonymous = anonymous
         self.command_digest = command_digest
+        self.forgotten = False
+
+    def check_not_forgotten(self) -> None:
+        if self.forgotten:
+            raise DomainError("id_conflict", f"donor {self.donor_id!r} asked to be forgotten; use a new donor id")
+
+    def forget(self) -> None:
+        if self.forgotten:
+            raise Duplicate(self.donor_id)
+        self._forgotten(donor_id=self.donor_id)
+
+    @event("DonorForgotten")
+    def _forgotten(self, donor_id: str) -> None:
+        self.forgotten = True
 
 
 class IdentifierClaim(Registered):

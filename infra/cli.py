@@ -14,8 +14,16 @@ from rich.console import Console
 from rich.progress import Progress
 
 from domain.errors import DomainError
-from infra import cli_kafka, cli_reconcile, cli_trust, cli_web, render
-from infra.cli_common import EXIT_NOT_FOUND, EXIT_REJECTED, EXIT_USAGE, StoreOption, open_or_exit, print_json
+from infra import cli_bench, cli_kafka, cli_reconcile, cli_trust, cli_web, render
+from infra.cli_common import (
+    EXIT_NOT_FOUND,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    StoreOption,
+    fail,
+    open_or_exit,
+    print_json,
+)
 from infra.database import SQLiteDatabase
 from infra.importer import ImportInterrupted, import_file
 from infra.limits import projection_poll_seconds_max
@@ -193,6 +201,34 @@ def projections_run(
         stores.close()
 
 
+@app.command("forget-donor")
+def forget_donor(donor_id: Annotated[str, typer.Argument(metavar="DONOR_ID")], store: StoreOption = None) -> None:
+    """Erase a donor's personal data: destroy the key that seals it (PIPL / GDPR); amounts and trails stay."""
+    stores = open_or_exit(store, "forget-donor")
+    try:
+        outcome = stores.ledger.forget_donor(donor_id)
+        stores.catch_up()
+    finally:
+        stores.close()
+    if outcome.status == "rejected":
+        raise fail(f"{outcome.code}: {outcome.message}")
+    log.info("donor_forgotten", outcome=outcome.status)
+    typer.echo(f"donor {donor_id}: personal data erased" + (" (already)" if outcome.status == "duplicate" else ""))
+
+
+@app.command("donor-name")
+def donor_name(donor_id: Annotated[str, typer.Argument(metavar="DONOR_ID")], store: StoreOption = None) -> None:
+    """Show a donor's display name to the foundation (it is stored only sealed); exit 1 once forgotten."""
+    stores = open_or_exit(store, "donor-name")
+    try:
+        name = stores.donor_name(donor_id)
+    finally:
+        stores.close()
+    if name is None:
+        raise fail(f"donor {donor_id}: no readable name (anonymous, none given, or forgotten)")
+    typer.echo(name)
+
+
 @app.command()
 def demo(
     store: Annotated[
@@ -210,6 +246,7 @@ cli_trust.register(app)
 cli_web.register(app)
 cli_kafka.register(app)
 cli_reconcile.register(app)
+cli_bench.register(app)
 
 
 def run() -> None:

@@ -9,7 +9,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.identity import aggregate_id
 from infra.database import Database, PostgresDatabase, SQLiteDatabase
+from infra.donor_keys import DonorKeyVault
 from infra.ledger_log_store import LedgerLogStore
 from infra.limits import (
     existence_query_ids_max,
@@ -53,6 +57,15 @@ class Stores:
         """Bring the transparency log and the report tables up to date with the event store."""
         self.catch_up_log()
         return catch_up(self.application, self.read_model, until)
+
+    def donor_name(self, donor_id: str) -> str | None:
+        """A donor's display name, opened with the donor's key; None once the key is gone."""
+        try:
+            donor: object = self.application.repository.get(aggregate_id("donor", donor_id))
+        except AggregateNotFoundError:
+            return None
+        sealed = getattr(donor, "sealed_display_name", None)
+        return None if sealed is None or self.ledger.vault is None else self.ledger.vault.open(donor_id, sealed)
 
     def catch_up_log(self) -> int:
         return catch_up(self.application, self.log, facts_of=log_facts)
@@ -102,7 +115,8 @@ def _stores(url: str, application: LedgerApplication, database: Database) -> Sto
     read_model.create_tables()
     log = LedgerLogStore(database)
     log.create_tables()
-    return Stores(url, application, Ledger(application, existing_ids(database)), read_model, database, log)
+    vault = DonorKeyVault(database)
+    return Stores(url, application, Ledger(application, existing_ids(database), vault), read_model, database, log)
 
 
 def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:

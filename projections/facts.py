@@ -36,7 +36,8 @@ def _payee(event: Any, sequence: int) -> list[Fact]:
 
 
 def _donor(event: Any, sequence: int) -> list[Fact]:
-    return [("donor", {"donor_id": event.donor_id, "display_name": event.display_name, "anonymous": event.anonymous})]
+    # Names stay sealed in the events: the read model keeps no personal data to forget.
+    return [("donor", {"donor_id": event.donor_id, "display_name": None, "anonymous": event.anonymous})]
 
 
 def _project_opened(event: Any, sequence: int) -> list[Fact]:
@@ -155,6 +156,7 @@ PROJECTORS: Final[dict[str, Callable[[Any, int], list[Fact]]]] = {
     "PartnerRegistered": _partner,
     "PayeeRegistered": _payee,
     "DonorRegistered": _donor,
+    "DonorForgotten": _nothing,
     "ProjectOpened": _project_opened,
     "ProjectClosed": _project_closed,
     "DonationReceived": _donation,

@@ -59,6 +59,7 @@ _NO_MOVEMENT: Final = frozenset(
         "PartnerRegistered",
         "PayeeRegistered",
         "DonorRegistered",
+        "DonorForgotten",
         "IdentifierClaimed",
         "ProjectClosed",
         "DisbursementRequested",

@@ -27,6 +27,7 @@ from domain.identity import aggregate_id
 from domain.money import check_currency, parse_amount
 from domain.project import Project
 from domain.registry import Donor, Foundation, IdentifierClaim, Partner, Payee, Registered
+from services.personal_data import NoVault, PersonalDataVault
 from services.unit_of_work import UnitOfWork
 
 
@@ -37,8 +38,9 @@ def _iso(command: Any, name: str) -> str:
 class CommandHandlers:
     """Applies commands to aggregates in a unit of work; raises DomainError or Duplicate."""
 
-    def __init__(self, work: UnitOfWork) -> None:
+    def __init__(self, work: UnitOfWork, vault: PersonalDataVault | None = None) -> None:
         self.work = work
+        self.vault = vault or NoVault()
         self._handlers: dict[type[Command], Callable[[Any], None]] = {
             RegisterFoundation: self.register_foundation,
             RegisterPartner: self.register_partner,
@@ -140,15 +142,33 @@ class CommandHandlers:
         )
 
     def register_donor(self, command: RegisterDonor) -> None:
-        self._existing(Donor, command.donor_id, command)
+        """The display name is sealed under the donor's own key; the digest holds only a keyed hash of it."""
+        name = command.display_name
+        blinded = (
+            command
+            if name is None
+            else command.model_copy(update={"display_name": "blind:" + self.vault.blind(command.donor_id, name)})
+        )
+        existing = self.work.get(Donor, aggregate_id("donor", command.donor_id))
+        if existing is not None:
+            existing.check_not_forgotten()
+            existing.check_same_command(command_digest(blinded), command.donor_id)
         self.work.changed(
             Donor(
                 donor_id=command.donor_id,
-                display_name=command.display_name,
+                sealed_display_name=None if name is None else self.vault.seal(command.donor_id, name),
                 anonymous=command.anonymous,
-                command_digest=command_digest(command),
+                command_digest=command_digest(blinded),
             )
         )
+
+    def forget_donor(self, donor_id: str) -> None:
+        """Record the erasure request; the caller then destroys the donor's key."""
+        donor = self.work.get(Donor, aggregate_id("donor", donor_id))
+        if donor is None:
+            raise DomainError("unknown_donor", f"no donor {donor_id!r} is registered")
+        donor.forget()
+        self.work.changed(donor)
 
     def open_project(self, command: OpenProject) -> None:
         check_currency(command.currency)

@@ -18,6 +18,7 @@ from domain.identity import aggregate_id
 from services.access import Principal, may_execute, signed_by_caller
 from services.handlers import CommandHandlers
 from services.limits import conflict_backoff_seconds_max, conflict_retries_max
+from services.personal_data import PersonalDataVault
 from services.unit_of_work import UnitOfWork
 
 log = structlog.get_logger()
@@ -84,11 +85,17 @@ class ConcurrentWriters(Exception):
 class Ledger:
     """Decides commands in memory and records each batch in a single transaction."""
 
-    def __init__(self, application: Application[UUID], existing: ExistingIds | None = None) -> None:
+    def __init__(
+        self,
+        application: Application[UUID],
+        existing: ExistingIds | None = None,
+        vault: PersonalDataVault | None = None,
+    ) -> None:
         self.application = application
         self.existing = existing
+        self.vault = vault
         self.work = UnitOfWork(application)
-        self.handlers = CommandHandlers(self.work)
+        self.handlers = CommandHandlers(self.work, vault)
         # The last ledger position this process knows its cached aggregates include.
         self._known_position: int | None = None
 
@@ -154,6 +161,22 @@ class Ledger:
     def execute(self, command: object) -> Outcome:
         """Decide and save one command."""
         return self.execute_batch([command])[0]
+
+    def forget_donor(self, donor_id: str) -> Outcome:
+        """Record that a donor asked to be forgotten, then destroy the key that seals the donor's name."""
+        self._forget_if_others_wrote()
+        try:
+            self.handlers.forget_donor(donor_id)
+        except Duplicate:
+            outcome = DUPLICATE
+        except DomainError as error:
+            return Outcome("rejected", error.code, error.message)
+        else:
+            self.work.commit()
+            outcome = APPLIED
+        if self.vault is not None:
+            self.vault.forget(donor_id)
+        return outcome
 
     def execute_as(self, data: object, principal: Principal) -> Outcome:
         """Decide and save one command sent by `principal`; Forbidden when the role does not allow it."""

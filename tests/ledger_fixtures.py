@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.application import Application
 
 from infra.database import SQLiteDatabase
+from infra.donor_keys import DonorKeyVault
 from infra.read_model import ReadModel
 from projections import reports
 from services.ledger import Ledger, LedgerApplication, Outcome
@@ -22,7 +23,8 @@ class LedgerUnderTest:
 
     def __init__(self, application: Application[Any] | None = None, read_model: ReadModel | None = None) -> None:
         self.application = application or LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        self.ledger = Ledger(self.application)
+        self.vault = DonorKeyVault(SQLiteDatabase(":memory:"))
+        self.ledger = Ledger(self.application, vault=self.vault)
         self.read_model = read_model or ReadModel(SQLiteDatabase(":memory:"))
         self.read_model.create_tables()
 

@@ -10,21 +10,22 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from infra.store import open_stores
 from projections.reports import all_reports
 from tests.cli import FUNDTRAIL, fundtrail, output_json
 from tests.ledger_fixtures import LedgerUnderTest, at
 from tests.scripts import OPERATIONS, build_commands, check_books
 
-WRITERS = 4
 COMMANDS_PER_WRITER = 200
 
 
-def writer_scripts() -> list[list[dict[str, Any]]]:
+def writer_scripts(writers: int) -> list[list[dict[str, Any]]]:
     """Each writer's own donations and requests, then payouts that race for the other writers' requests."""
     operations = [operation for operation in OPERATIONS if operation != "close"]
     scripts = []
-    for writer in range(WRITERS):
+    for writer in range(writers):
         chooser = random.Random(writer)
         steps = [
             (
@@ -51,14 +52,15 @@ def writer_scripts() -> list[list[dict[str, Any]]]:
     return scripts
 
 
-def test_four_writers_on_the_same_projects_lose_nothing_and_pay_nothing_twice(
-    postgres_url: str, tmp_path: Path
+@pytest.mark.parametrize("writers", [4, 8])
+def test_several_writers_on_the_same_projects_lose_nothing_and_pay_nothing_twice(
+    postgres_url: str, tmp_path: Path, writers: int
 ) -> None:
     stores = open_stores(postgres_url)
     books = LedgerUnderTest(stores.application, stores.read_model)
     books.setup_project("P")
     books.open_project("Q")
-    scripts = writer_scripts()
+    scripts = writer_scripts(writers)
     files = []
     for writer, script in enumerate(scripts):
         files.append(tmp_path / f"writer-{writer}.jsonl")
@@ -76,7 +78,7 @@ def test_four_writers_on_the_same_projects_lose_nothing_and_pay_nothing_twice(
         for file in files
     ]
     results = [process.communicate(timeout=600) for process in processes]
-    assert [None] * WRITERS == [
+    assert [None] * writers == [
         None if process.returncode in (0, 3) else stderr
         for process, (_, stderr) in zip(processes, results, strict=True)
     ]

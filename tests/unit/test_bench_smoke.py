@@ -1,0 +1,38 @@
+"""A tiny run of the benchmark suite, so that it cannot rot; it asserts what was measured, never how fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli import fundtrail
+
+
+def test_a_tiny_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "BENCHMARKS.md"
+    done = fundtrail(
+        "sqlite:///unused.db",
+        "bench",
+        "--scale",
+        "0.0005",
+        "--no-peers",
+        "--load-requests",
+        "40",
+        "--output",
+        str(output),
+        env={"FUNDTRAIL_LOG_LEVEL": "warning"},
+    )
+    assert 0 == done.returncode, done.stderr
+    text = output.read_text()
+    for figure in (
+        "import commands/s",
+        "replay events/s",
+        "verify events/s",
+        "donor trail p50 / p99 (services)",
+        "project report p50 / p99 (HTTP API, in process)",
+        "plain eventsourcing way",
+        "HTTP load: requests, concurrency, errors",
+        "HTTP load: command p50 / p99",
+    ):
+        assert f"| {figure}" in text
+    assert "| - |" not in text
+    assert "| HTTP load: requests, concurrency, errors | 40, 16, 0 |" in text
