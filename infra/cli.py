@@ -78,7 +78,7 @@ def import_command(
     except ImportInterrupted as interrupted:
         print_json(interrupted.summary.as_dict())
         typer.echo(
-            f"fundtrail: store busy: {interrupted}; lines before {interrupted.line} are recorded, "
+            f"fundtrail: import stopped: {interrupted}; lines before {interrupted.line} are recorded, "
             "import the file again to finish (applied lines count as duplicates)",
             err=True,
         )

@@ -85,25 +85,36 @@ class PostgresDatabase:
     dialect = "postgresql"
 
     def __init__(self, conninfo: str, schema: str, connect_timeout: int) -> None:
+        self.conninfo, self.schema, self.connect_timeout = conninfo, schema, connect_timeout
+        self.connection = self._connect()
+
+    def _connect(self) -> Any:
         import psycopg
         from psycopg.rows import dict_row
 
-        self.connection = psycopg.connect(
-            conninfo,
+        return psycopg.connect(
+            self.conninfo,
             row_factory=dict_row,
             autocommit=True,
-            connect_timeout=connect_timeout,
-            options=f"-c search_path={schema}",
+            connect_timeout=self.connect_timeout,
+            options=f"-c search_path={self.schema}",
         )
 
+    def _usable(self) -> Any:
+        """The connection, opened again if the server closed it (after a restart, say)."""
+        if self.connection.closed or self.connection.broken:
+            self.connection = self._connect()
+        return self.connection
+
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.connection.cursor() as cursor:
+        with self._usable().cursor() as cursor:
             cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
             return list(cursor.fetchall()) if cursor.description else []
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
-        with self.connection.transaction(), self.connection.cursor() as cursor:
+        connection = self._usable()
+        with connection.transaction(), connection.cursor() as cursor:
             yield _PostgresWriter(cursor)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from infra.limits import import_line_length_max
-from services.ledger import ConcurrentWriters, Ledger, Outcome
+from services.ledger import ConcurrentWriters, Ledger, Outcome, StoreUnavailable
 from services.limits import import_batch_max
 
 log = structlog.get_logger()
@@ -97,7 +97,7 @@ def _apply(
     commands = [value for _, value in batch if not isinstance(value, Outcome)]
     try:
         decided = iter(ledger.execute_batch(commands))
-    except ConcurrentWriters as error:
+    except (ConcurrentWriters, StoreUnavailable) as error:
         raise ImportInterrupted(summary, batch[0][0], str(error)) from None
     for number, value in batch:
         summary.count(number, value if isinstance(value, Outcome) else next(decided))

@@ -180,6 +180,8 @@ def _open_postgres(url: str) -> Stores:
                 "POSTGRES_SCHEMA": schema,
                 "POSTGRES_CONNECT_TIMEOUT": str(postgres_connect_timeout_seconds_max),
                 "POSTGRES_POOL_SIZE": str(postgres_pool_size_max),
+                # Check a pooled connection before use, so a server restart costs a retry, not an error.
+                "POSTGRES_PRE_PING": "y",
             }
         )
         stores = _stores(url, application, database)

@@ -10,14 +10,19 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
 
 from domain.commands import Command, parse_command
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
 from services.access import Principal, may_execute, signed_by_caller
 from services.handlers import CommandHandlers
-from services.limits import conflict_backoff_seconds_max, conflict_retries_max
+from services.limits import (
+    conflict_backoff_seconds_max,
+    conflict_retries_max,
+    store_backoff_seconds_max,
+    store_retries_max,
+)
 from services.personal_data import PersonalDataVault
 from services.unit_of_work import UnitOfWork
 
@@ -78,6 +83,10 @@ class Forbidden(Exception):
     """The caller's role does not allow this command; nothing was decided or recorded."""
 
 
+class StoreUnavailable(Exception):
+    """The store stopped answering; what was acknowledged is recorded, the rest may be sent again."""
+
+
 class ConcurrentWriters(Exception):
     """Other writers kept saving first; the batch was not recorded and may be sent again."""
 
@@ -108,7 +117,7 @@ class Ledger:
         that busy writers make progress with smaller transactions.
         """
         for attempt in range(conflict_retries_max):
-            outcomes = self._try_batch(commands)
+            outcomes = self._try_batch_while_the_store_answers(commands)
             if outcomes is not None:
                 return outcomes
             if len(commands) > 1 and attempt >= 1:
@@ -116,6 +125,22 @@ class Ledger:
                 return self.execute_batch(commands[:middle]) + self.execute_batch(commands[middle:])
             time.sleep(random.uniform(0, conflict_backoff_seconds_max * (attempt + 1) / conflict_retries_max))  # noqa: S311
         raise ConcurrentWriters(f"other writers kept saving first; gave up after {conflict_retries_max} attempts")
+
+    def _try_batch_while_the_store_answers(self, commands: Sequence[object]) -> list[Outcome] | None:
+        """A batch whose store went away (a restart) is decided again once it answers: ids make that safe.
+
+        If the lost connection had in fact committed the batch, deciding it again finds
+        every command a duplicate; nothing is lost and nothing is recorded twice.
+        """
+        for attempt in range(store_retries_max):
+            try:
+                return self._try_batch(commands)
+            except (OperationalError, InterfaceError) as error:
+                self.work.discard()
+                self._known_position = None
+                log.warning("store_unavailable", attempt=attempt + 1, error=type(error).__name__)
+                time.sleep(min(store_backoff_seconds_max, 0.2 * 2**attempt))
+        raise StoreUnavailable(f"the store did not answer after {store_retries_max} attempts")
 
     def _try_batch(self, commands: Sequence[object]) -> list[Outcome] | None:
         self._forget_if_others_wrote()

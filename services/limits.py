@@ -19,3 +19,8 @@ conflict_retries_max: Final = 12
 
 # The longest pause between two attempts: random, so that competing writers spread out.
 conflict_backoff_seconds_max: Final = 0.5
+
+# A store that stops answering (a database restart) is tried again this many times, with
+# growing pauses of at most store_backoff_seconds_max: about a minute in all.
+store_retries_max: Final = 12
+store_backoff_seconds_max: Final = 8.0

@@ -21,27 +21,33 @@ def postgres_base() -> str:
     return os.environ.get("FUNDTRAIL_TEST_POSTGRES", DEFAULT_POSTGRES)
 
 
+def drop_schema(schema: str) -> None:
+    """On a connection of its own: a test may have restarted the server since the session began."""
+    with psycopg.connect(postgres_base(), autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[psycopg.Connection]:
+def postgres_server() -> str:
+    """The server's base URL, once it answered; fails under CI=true when it does not."""
     base = postgres_base()
     try:
-        connection = psycopg.connect(base, autocommit=True, connect_timeout=5)
+        psycopg.connect(base, autocommit=True, connect_timeout=5).close()
     except psycopg.OperationalError as error:
         message = f"PostgreSQL is unreachable at {base}: {str(error).strip().splitlines()[0]}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    yield connection
-    connection.close()
+    return base
 
 
 @pytest.fixture
-def postgres_url(postgres_server: psycopg.Connection) -> Iterator[str]:
+def postgres_url(postgres_server: str) -> Iterator[str]:
     """A store URL on a schema of its own; the schema is created by the store on first use."""
     schema = f"ft_test_{uuid.uuid4().hex[:12]}"
-    separator = "&" if "?" in postgres_base() else "?"
-    yield f"{postgres_base()}{separator}schema={schema}"
-    postgres_server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    separator = "&" if "?" in postgres_server else "?"
+    yield f"{postgres_server}{separator}schema={schema}"
+    drop_schema(schema)
 
 
 # The Kafka-protocol broker fixture lives beside its Broker class; pytest finds it through this import.

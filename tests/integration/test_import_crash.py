@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import FUNDTRAIL, fundtrail, output_json
+from tests.integration.conftest import drop_schema
 from tests.integration.test_kafka import prepared_store, story_file
 
 COMMANDS = 4000
@@ -54,9 +55,4 @@ def test_an_import_killed_anywhere_and_run_again_equals_an_uninterrupted_import(
     assert uninterrupted["applied"] + uninterrupted["duplicates"] == finished["applied"] + finished["duplicates"]
     assert output_json(fundtrail(clean, "replay")) == output_json(fundtrail(crashed, "replay"))
     if store_kind == "postgresql":
-        import psycopg
-
-        from tests.integration.conftest import postgres_base
-
-        with psycopg.connect(postgres_base(), autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA IF EXISTS "{crashed.rsplit("schema=", 1)[1]}" CASCADE')
+        drop_schema(crashed.rsplit("schema=", 1)[1])

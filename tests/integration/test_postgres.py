@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from infra.store import open_stores
 from tests.cli import fundtrail, output_json
-from tests.integration.conftest import postgres_base
+from tests.integration.conftest import drop_schema, postgres_base
 from tests.ledger_fixtures import LedgerUnderTest
 from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
@@ -69,7 +69,7 @@ def test_schema_set_up_is_automatic_and_idempotent(postgres_url: str) -> None:
 @settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(steps, min_size=5, max_size=60), st.integers(min_value=1, max_value=25))
 def test_any_command_sequence_keeps_the_books_balanced_on_postgresql(
-    postgres_server: psycopg.Connection, script: list[tuple[str, int, int, int]], batch_size: int
+    postgres_server: str, script: list[tuple[str, int, int, int]], batch_size: int
 ) -> None:
     schema = f"ft_prop_{uuid.uuid4().hex[:12]}"
     stores = open_stores(f"{postgres_base()}?schema={schema}")
@@ -77,4 +77,4 @@ def test_any_command_sequence_keeps_the_books_balanced_on_postgresql(
         check_any_script(LedgerUnderTest(stores.application, stores.read_model), script, batch_size)
     finally:
         stores.close()
-        postgres_server.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        drop_schema(schema)
