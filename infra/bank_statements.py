@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -15,6 +15,7 @@ import mt940
 
 from domain.money import CURRENCY_EXPONENTS
 from domain.reconciliation import BankLine
+from services.reconcile import StatementFacts
 
 CSV_FIELDS = ("date", "amount", "currency", "reference", "counterparty", "description")
 
@@ -23,16 +24,8 @@ class StatementError(ValueError):
     """A statement that cannot be read; the message names the line or element."""
 
 
-@dataclass
-class Statement:
-    format: str
-    account: str
-    currency: str
-    opening_minor: int | None
-    closing_minor: int | None
-    period_start: date
-    period_end: date
-    lines: list[BankLine]
+# What every reader returns: the statement's facts, independent of its file format.
+Statement = StatementFacts
 
 
 def minor_units(amount: Decimal | str, currency: str, where: str) -> int:
@@ -47,6 +40,10 @@ def minor_units(amount: Decimal | str, currency: str, where: str) -> int:
     if scaled != scaled.to_integral_value():
         raise StatementError(f"{where}: amount {amount!r} has more than {exponent} decimal places")
     return int(scaled)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_statement(
@@ -104,6 +101,7 @@ def _mt940(data: bytes) -> Statement:
             )
         )
     return Statement(
+        _digest(data),
         "mt940",
         str(transactions.data.get("account_identification", "")),
         currency,
@@ -203,6 +201,7 @@ def _camt053(data: bytes) -> Statement:
         )
     account = _text(statement, "Acct/Id/IBAN") or _text(statement, "Acct/Id/Othr/Id")
     return Statement(
+        _digest(data),
         "camt053",
         account,
         currency,
@@ -248,6 +247,7 @@ def _csv(data: bytes, columns: dict[str, str], date_format: str, opening: str | 
     currency = lines[0].currency
     opening_minor = minor_units(opening, currency, "--opening-balance") if opening else 0
     return Statement(
+        _digest(data),
         "csv",
         "",
         currency,

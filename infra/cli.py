@@ -152,6 +152,7 @@ def replay(
             target = ReadModel(SQLiteDatabase(":memory:"))
             target.create_tables()
         events = rebuild(stores.application, target, until_seq)
+        target.analyze()
         checksum = reports_checksum(target)
     finally:
         stores.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ from rich.table import Table
 
 from infra.bank_statements import StatementError, read_statement
 from infra.cli_common import EXIT_USAGE, StoreOption, fail, open_or_exit, print_json
-from services.reconcile import StatementFacts, reconcile
+from services.reconcile import reconcile
 
 log = structlog.get_logger()
 
@@ -59,7 +58,6 @@ def reconcile_command(
         parsed = read_statement(
             statement, statement_format, parse_columns(csv_columns), csv_date_format, opening_balance
         )
-        digest = hashlib.sha256(statement.read_bytes()).hexdigest()
     except (OSError, StatementError, UnicodeDecodeError) as error:
         raise fail(f"cannot reconcile {statement.name}: {error}", EXIT_USAGE) from None
     stores = open_or_exit(store, "reconcile")
@@ -67,18 +65,7 @@ def reconcile_command(
         stores.catch_up()
         if not stores.read_model.has("foundation", foundation):
             raise fail(f"unknown_foundation: no foundation {foundation!r} in the ledger")
-        facts = StatementFacts(
-            digest,
-            parsed.format,
-            parsed.account,
-            parsed.currency,
-            parsed.opening_minor,
-            parsed.closing_minor,
-            parsed.period_start,
-            parsed.period_end,
-            parsed.lines,
-        )
-        result, record = reconcile(stores.application, stores.read_model, foundation, facts, window_days)
+        result, record = reconcile(stores.application, stores.read_model, foundation, parsed, window_days)
         if record is not None:
             stores.application.save(record)
             stores.catch_up_log()

@@ -42,3 +42,7 @@ relay_poll_seconds_max: Final = 0.5
 
 # Ids asked about in one existence query: well under SQLite's limit of bound parameters.
 existence_query_ids_max: Final = 500
+
+# After a catch-up of this many events, PostgreSQL's planner statistics are refreshed at once
+# (autovacuum would do it later): without them a fresh read model is scanned, not indexed.
+analyze_after_events_min: Final = 5_000

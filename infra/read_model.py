@@ -112,6 +112,12 @@ class ReadModel:
                 writer.execute(f"DELETE FROM {table}")
             writer.execute("DELETE FROM ft_tracking WHERE projection = :projection", {"projection": self.projection})
 
+    def analyze(self) -> None:
+        """Refresh PostgreSQL's statistics of the read-model tables (SQLite plans well without them)."""
+        if self.database.dialect == "postgresql":
+            for table in TABLES:
+                self.database.query(f"ANALYZE {table}")
+
     def tracked(self) -> tuple[int, int]:
         """The last ledger position applied, and how many events that makes (positions may have gaps)."""
         rows = self.database.query(

@@ -16,6 +16,7 @@ from infra.database import Database, PostgresDatabase, SQLiteDatabase
 from infra.donor_keys import DonorKeyVault
 from infra.ledger_log_store import LedgerLogStore
 from infra.limits import (
+    analyze_after_events_min,
     existence_query_ids_max,
     postgres_connect_timeout_seconds_max,
     postgres_pool_size_max,
@@ -56,7 +57,10 @@ class Stores:
     def catch_up(self, until: int | None = None) -> int:
         """Bring the transparency log and the report tables up to date with the event store."""
         self.catch_up_log()
-        return catch_up(self.application, self.read_model, until)
+        applied = catch_up(self.application, self.read_model, until)
+        if applied >= analyze_after_events_min:
+            self.read_model.analyze()
+        return applied
 
     def donor_name(self, donor_id: str) -> str | None:
         """A donor's display name, opened with the donor's key; None once the key is gone."""

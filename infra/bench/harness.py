@@ -226,7 +226,7 @@ def run_benchmark(
         peer_figures = measure_peers(stores[0][1], results[0].events, folder, postgres) if peers else {}
         load_figures = load_test(folder, load_requests if load_requests is not None else load_requests_max)
         if postgres:
-            _drop_schemas(postgres, [f"bench_{os.getpid()}", f"bench_{os.getpid()}_plain"])
+            _drop_schemas(postgres, [f"bench_{os.getpid()}", f"bench_plain_{os.getpid()}"])
     text = render(scale, commands, results, peer_figures, load_figures)
     output.write_text(text)
     return text

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.commands import AnyCommand
-from domain.errors import DomainError
+from domain.errors import ERROR_CODES, DomainError
 from infra.store import Stores
 from infra.tokens import TokenStore
 from infra.web.idempotency import IdempotencyStore
@@ -27,15 +27,7 @@ from services.ledger import Forbidden
 
 log = structlog.get_logger()
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
-NOT_FOUND = {
-    "unknown_foundation",
-    "unknown_partner",
-    "unknown_payee",
-    "unknown_donor",
-    "unknown_project",
-    "unknown_donation",
-    "unknown_disbursement",
-}
+NOT_FOUND = {code for code in ERROR_CODES if code.startswith("unknown_")}
 UNPROCESSABLE = {"invalid_command", "invalid_amount"}
 
 
