@@ -10,6 +10,7 @@ from typing import Annotated
 
 import structlog
 import typer
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.progress import Progress
 
@@ -71,7 +72,11 @@ def import_command(
                 summary = import_file(stores.ledger, file, batch_size, lambda done: bar.advance(task, done))
         else:
             summary = import_file(stores.ledger, file, batch_size)
-        stores.catch_up_log()
+        try:
+            stores.catch_up_log()
+        except PersistenceError as error:
+            # Every batch is committed; the log catches up at the next command that reads.
+            log.warning("log_catch_up_postponed", error=type(error).__name__)
     except OSError as error:
         typer.echo(f"fundtrail: cannot read {file}: {error.strerror}", err=True)
         raise typer.Exit(EXIT_USAGE) from None

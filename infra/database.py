@@ -107,18 +107,33 @@ class PostgresDatabase:
         return self.connection
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._usable().cursor() as cursor:
+        with _as_store_errors(), self._usable().cursor() as cursor:
             cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
             return list(cursor.fetchall()) if cursor.description else []
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
-        connection = self._usable()
-        with connection.transaction(), connection.cursor() as cursor:
-            yield _PostgresWriter(cursor)
+        with _as_store_errors():
+            connection = self._usable()
+            with connection.transaction(), connection.cursor() as cursor:
+                yield _PostgresWriter(cursor)
 
     def close(self) -> None:
         self.connection.close()
+
+
+@contextmanager
+def _as_store_errors() -> Iterator[None]:
+    """psycopg's connection failures as the event store's own, so one retry policy covers both."""
+    import psycopg
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error)) from error
+    except psycopg.InterfaceError as error:
+        raise InterfaceError(str(error)) from error
 
 
 class _PostgresWriter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,9 +11,12 @@ from typing import Any
 
 import structlog
 
+from domain.identity import aggregate_id
+from domain.imports import ImportRun
 from infra.limits import import_line_length_max
-from services.ledger import ConcurrentWriters, Ledger, Outcome, StoreUnavailable
+from services.ledger import ConcurrentWriters, Ledger, Outcome, Progress, StoreUnavailable
 from services.limits import import_batch_max
+from services.unit_of_work import UnitOfWork
 
 log = structlog.get_logger()
 
@@ -70,18 +74,76 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, stripped
 
 
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Resumable:
+    """The file's ImportRun: where an interrupted import of this very file stopped, and what it decided."""
+
+    def __init__(self, ledger: Ledger, path: Path) -> None:
+        self.digest = file_digest(path)
+        self.run_id = aggregate_id("import", self.digest)
+        found = ledger.work.get(ImportRun, self.run_id)
+        self.resume_after = found.last_line if found is not None and not found.complete else 0
+        self.summary = ImportSummary()
+        if found is not None and self.resume_after:
+            self.summary = ImportSummary(found.applied, found.duplicates, [dict(item) for item in found.rejected])
+            log.info("import_resumed", after_line=self.resume_after)
+        self.restart = found is not None and found.complete
+
+    def recorder(self, batch: list[tuple[int, object | Outcome]]) -> Progress:
+        """The batch's progress, recorded on the ImportRun in the batch's own transaction."""
+
+        def record(work: UnitOfWork, outcomes: list[Outcome]) -> None:
+            decided = iter(outcomes)
+            counted = ImportSummary()
+            for number, value in batch:
+                counted.count(number, value if isinstance(value, Outcome) else next(decided))
+            run = work.get(ImportRun, self.run_id)
+            if run is None:
+                run = ImportRun(file_digest=self.digest)
+            elif run.complete:
+                run.restart()
+            run.record_batch(batch[-1][0], counted.applied, counted.duplicates, counted.rejected)
+            work.changed(run)
+
+        return record
+
+    def finish(self, ledger: Ledger) -> None:
+        def finished(work: UnitOfWork, outcomes: list[Outcome]) -> None:
+            run = work.get(ImportRun, self.run_id)
+            if run is not None and not run.complete:
+                run.finish()
+                work.changed(run)
+
+        ledger.execute_batch([], finished)
+
+
 def import_file(
     ledger: Ledger, path: Path, batch_size: int = import_batch_max, progress: Callable[[int], None] | None = None
 ) -> ImportSummary:
-    """Apply every command of `path`; each batch is recorded in one transaction before the next is read."""
-    summary = ImportSummary()
+    """Apply every command of `path`; each batch is recorded in one transaction before the next is read.
+
+    An import of the same file that was interrupted (a crash, a kill) resumes after its last
+    recorded batch, so the books and the summary end as one uninterrupted import would.
+    """
+    resumable = Resumable(ledger, path)
+    summary = resumable.summary
     batch: list[tuple[int, object | Outcome]] = []
     for number, raw in numbered_lines(path):
+        if number <= resumable.resume_after:
+            continue
         batch.append((number, decode_line(raw)))
         if len(batch) >= batch_size:
-            _apply(ledger, batch, summary, progress)
+            _apply(ledger, batch, summary, progress, resumable)
             batch = []
-    _apply(ledger, batch, summary, progress)
+    _apply(ledger, batch, summary, progress, resumable)
+    resumable.finish(ledger)
     log.info("import_finished", applied=summary.applied, duplicates=summary.duplicates, rejected=len(summary.rejected))
     return summary
 
@@ -91,12 +153,13 @@ def _apply(
     batch: list[tuple[int, object | Outcome]],
     summary: ImportSummary,
     progress: Callable[[int], None] | None,
+    resumable: Resumable,
 ) -> None:
     if not batch:
         return
     commands = [value for _, value in batch if not isinstance(value, Outcome)]
     try:
-        decided = iter(ledger.execute_batch(commands))
+        decided = iter(ledger.execute_batch(commands, resumable.recorder(batch)))
     except (ConcurrentWriters, StoreUnavailable) as error:
         raise ImportInterrupted(summary, batch[0][0], str(error)) from None
     for number, value in batch:

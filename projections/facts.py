@@ -173,6 +173,11 @@ PROJECTORS: Final[dict[str, Callable[[Any, int], list[Fact]]]] = {
     "StatementImported": _nothing,
     "LineMatched": _nothing,
     "DifferenceNoted": _nothing,
+    # Import progress says which file lines were decided; the books are in the other events.
+    "ImportStarted": _nothing,
+    "ImportBatchRecorded": _nothing,
+    "ImportRestarted": _nothing,
+    "ImportFinished": _nothing,
 }
 
 

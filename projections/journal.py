@@ -69,6 +69,10 @@ _NO_MOVEMENT: Final = frozenset(
         "StatementImported",
         "LineMatched",
         "DifferenceNoted",
+        "ImportStarted",
+        "ImportBatchRecorded",
+        "ImportRestarted",
+        "ImportFinished",
     }
 )
 

@@ -54,6 +54,7 @@ DUPLICATE = Outcome("duplicate")
 
 
 ExistingIds = Callable[[set[UUID]], set[UUID]]
+Progress = Callable[[UnitOfWork, list["Outcome"]], None]
 
 # The id fields of a command and the kind of aggregate each one names.
 _NAMED_KINDS = {
@@ -108,7 +109,7 @@ class Ledger:
         # The last ledger position this process knows its cached aggregates include.
         self._known_position: int | None = None
 
-    def execute_batch(self, commands: Sequence[object]) -> list[Outcome]:
+    def execute_batch(self, commands: Sequence[object], progress: Progress | None = None) -> list[Outcome]:
         """Decide each command on its own and save the applied ones together, in one transaction.
 
         When another writer saved to the same aggregates first, everything loaded is
@@ -117,16 +118,18 @@ class Ledger:
         that busy writers make progress with smaller transactions.
         """
         for attempt in range(conflict_retries_max):
-            outcomes = self._try_batch_while_the_store_answers(commands)
+            outcomes = self._try_batch_while_the_store_answers(commands, progress)
             if outcomes is not None:
                 return outcomes
-            if len(commands) > 1 and attempt >= 1:
+            if len(commands) > 1 and attempt >= 1 and progress is None:
                 middle = len(commands) // 2
                 return self.execute_batch(commands[:middle]) + self.execute_batch(commands[middle:])
             time.sleep(random.uniform(0, conflict_backoff_seconds_max * (attempt + 1) / conflict_retries_max))  # noqa: S311
         raise ConcurrentWriters(f"other writers kept saving first; gave up after {conflict_retries_max} attempts")
 
-    def _try_batch_while_the_store_answers(self, commands: Sequence[object]) -> list[Outcome] | None:
+    def _try_batch_while_the_store_answers(
+        self, commands: Sequence[object], progress: Progress | None
+    ) -> list[Outcome] | None:
         """A batch whose store went away (a restart) is decided again once it answers: ids make that safe.
 
         If the lost connection had in fact committed the batch, deciding it again finds
@@ -134,7 +137,7 @@ class Ledger:
         """
         for attempt in range(store_retries_max):
             try:
-                return self._try_batch(commands)
+                return self._try_batch(commands, progress)
             except (OperationalError, InterfaceError) as error:
                 self.work.discard()
                 self._known_position = None
@@ -142,10 +145,13 @@ class Ledger:
                 time.sleep(min(store_backoff_seconds_max, 0.2 * 2**attempt))
         raise StoreUnavailable(f"the store did not answer after {store_retries_max} attempts")
 
-    def _try_batch(self, commands: Sequence[object]) -> list[Outcome] | None:
+    def _try_batch(self, commands: Sequence[object], progress: Progress | None = None) -> list[Outcome] | None:
         self._forget_if_others_wrote()
         self._prefetch(commands)
         outcomes = [self._decide(command) for command in commands]
+        if progress is not None:
+            # Recorded in the same transaction as the batch's events: an import resumes exactly here.
+            progress(self.work, outcomes)
         try:
             positions = self.work.commit()
         except RecordConflictError:

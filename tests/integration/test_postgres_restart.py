@@ -64,5 +64,7 @@ def test_a_restart_during_an_import_loses_nothing(postgres_url: str, tmp_path: P
 
     fundtrail(clean, "import", str(commands))
     fundtrail(postgres_url, "import", str(commands))
-    assert output_json(fundtrail(clean, "replay")) == output_json(fundtrail(postgres_url, "replay"))
-    assert expected != output_json(fundtrail(clean, "replay")), "the import changed nothing: it proves nothing"
+    # The books are equal; the event counts may differ by the import-progress events of the retries.
+    books = output_json(fundtrail(clean, "replay"))["checksum"]
+    assert books == output_json(fundtrail(postgres_url, "replay"))["checksum"]
+    assert expected["checksum"] != books, "the import changed nothing: it proves nothing"
