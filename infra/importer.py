@@ -104,6 +104,10 @@ class Resumable:
             counted = ImportSummary()
             for number, value in batch:
                 counted.count(number, value if isinstance(value, Outcome) else next(decided))
+            if counted.applied == 0:
+                # A batch that recorded nothing needs no progress: deciding it again after a crash
+                # meets the very same books, so it decides the same.
+                return
             run = work.get(ImportRun, self.run_id)
             if run is None:
                 run = ImportRun(file_digest=self.digest)
@@ -160,7 +164,15 @@ def _apply(
     commands = [value for _, value in batch if not isinstance(value, Outcome)]
     try:
         decided = iter(ledger.execute_batch(commands, resumable.recorder(batch)))
-    except (ConcurrentWriters, StoreUnavailable) as error:
+    except ConcurrentWriters as error:
+        if len(batch) == 1:
+            raise ImportInterrupted(summary, batch[0][0], str(error)) from None
+        # Busy writers: smaller transactions, each with its own progress, get through.
+        middle = len(batch) // 2
+        _apply(ledger, batch[:middle], summary, progress, resumable)
+        _apply(ledger, batch[middle:], summary, progress, resumable)
+        return
+    except StoreUnavailable as error:
         raise ImportInterrupted(summary, batch[0][0], str(error)) from None
     for number, value in batch:
         summary.count(number, value if isinstance(value, Outcome) else next(decided))
