@@ -66,12 +66,6 @@ class LedgerLogStore:
         """Every logged leaf in sequence order: sequence, the event's store position, leaf hash (hex)."""
         return self.database.query("SELECT sequence, position, leaf_hash FROM ft_ledger_log ORDER BY sequence")
 
-    def sequence_at(self, position: int) -> int | None:
-        rows = self.database.query(
-            "SELECT sequence FROM ft_ledger_log WHERE position = :position", {"position": position}
-        )
-        return int(rows[0]["sequence"]) if rows else None
-
     def add_checkpoint(self, tree_size: int, note: str) -> None:
         with self.database.transaction() as writer:
             writer.execute(

@@ -5,7 +5,8 @@ from typing import Final
 # How long a SQLite writer waits for another's lock before reporting the store as busy.
 sqlite_lock_timeout_seconds_max: Final = 30
 
-# Lines of an import file held in memory at once (one batch of the service layer).
+# The longest line an import reads: far beyond any real command, so a runaway line is
+# refused as invalid_command instead of being parsed.
 import_line_length_max: Final = 1_000_000
 
 # A PostgreSQL server that does not answer within this time is reported as unreachable.

@@ -99,11 +99,6 @@ class ReadModel:
             for statement in SCHEMA:
                 writer.execute(statement)
 
-    def drop_tables(self) -> None:
-        with self.database.transaction() as writer:
-            for table in TABLES:
-                writer.execute(f"DROP TABLE IF EXISTS {table}")
-
     def reset(self) -> None:
         """Empty every table and move the tracking position back to the start, in one transaction."""
         with self.database.transaction() as writer:

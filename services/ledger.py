@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -42,11 +42,6 @@ class Outcome:
     status: str
     code: str | None = None
     message: str | None = None
-
-    def as_dict(self) -> dict[str, str]:
-        if self.status == "rejected":
-            return {"status": self.status, "code": str(self.code), "message": str(self.message)}
-        return {"status": self.status}
 
 
 APPLIED = Outcome("applied")
@@ -229,10 +224,3 @@ class Ledger:
         except DomainError as error:
             return Outcome("rejected", error.code, error.message)
         return APPLIED
-
-
-def count_outcomes(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    counts = {"applied": 0, "duplicate": 0, "rejected": 0}
-    for outcome in outcomes:
-        counts[outcome.status] += 1
-    return counts

@@ -193,7 +193,7 @@ class TrustContract(ABC):
 
     def test_a_proof_for_another_tree_size_fails(self) -> None:
         older = self.receipt("DN2")
-        self.run("import", str(self.tmp_path / "more.jsonl") if self.more_commands() else "")
+        self.run("import", str(self.more_commands()))
         self.run("checkpoint")
         newer = self.receipt("DN2")
         assert older["tree_size"] < newer["tree_size"]
@@ -201,10 +201,12 @@ class TrustContract(ABC):
         assert 1 == self.check_receipt(spliced).returncode
         assert 0 == self.check_receipt(newer).returncode
 
-    def more_commands(self) -> bool:
+    def more_commands(self) -> Path:
+        """A file of five more registrations, so that the tree grows past the first checkpoint."""
         lines = [{"type": "register_donor", "donor_id": f"LATE{number}", "anonymous": True} for number in range(5)]
-        (self.tmp_path / "more.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-        return True
+        path = self.tmp_path / "more.jsonl"
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return path
 
     def test_a_receipt_for_an_unknown_donation_says_so(self) -> None:
         done = self.run("receipt", "DN404")
