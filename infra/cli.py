@@ -156,7 +156,7 @@ def replay(
         else:
             target = ReadModel(SQLiteDatabase(":memory:"))
             target.create_tables()
-        events = rebuild(stores.application, target, until_seq)
+        events = rebuild(stores.application, target, until_seq, select=stores.select_notifications)
         target.analyze()
         checksum = reports_checksum(target)
     finally:

@@ -9,8 +9,6 @@ import structlog
 import typer
 
 from infra.cli_common import EXIT_USAGE, StoreOption, fail, open_or_exit
-from infra.kafka_relay import Relay, ensure_topic, producer, relay_facts
-from infra.kafka_worker import GroupJoinTimeout, consumer, run_worker
 from infra.limits import relay_batch_max, relay_poll_seconds_max
 from infra.logging import bind_correlation_id
 from infra.store import StoreUnavailable, open_read_store
@@ -32,6 +30,9 @@ def relay(
     store: StoreOption = None,
 ) -> None:
     """Publish every recorded event, in ledger order, to Kafka; resumes where it stopped after a crash."""
+    # The Kafka client takes a second to import: only the commands that use it pay for it.
+    from infra.kafka_relay import Relay, ensure_topic, producer, relay_facts
+
     stores = open_or_exit(store, "relay")
     try:
         ensure_topic(kafka, topic, partitions)
@@ -64,6 +65,8 @@ def worker(
     ] = None,
 ) -> None:
     """Build the read models at --read-store from Kafka alone; offsets are committed after each transaction."""
+    from infra.kafka_worker import GroupJoinTimeout, consumer, run_worker
+
     bind_correlation_id("worker")
     try:
         read_model = open_read_store(read_store)

@@ -20,6 +20,8 @@ class Database(Protocol):
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
+    def tuples(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
     @contextmanager
     def transaction(self) -> Iterator[Writer]: ...
 
@@ -50,6 +52,12 @@ class SQLiteDatabase:
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return [dict(row) for row in self.connection.execute(sql, params or {})]
+
+    def tuples(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples: for reading many rows, where building a dict per row is the cost."""
+        cursor = self.connection.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, params or {}).fetchall()
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
@@ -110,6 +118,14 @@ class PostgresDatabase:
         with _as_store_errors(), self._usable().cursor() as cursor:
             cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
             return list(cursor.fetchall()) if cursor.description else []
+
+    def tuples(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples: for reading many rows, where building a dict per row is the cost."""
+        from psycopg.rows import tuple_row
+
+        with _as_store_errors(), self._usable().cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
+            return list(cursor.fetchall())
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:

@@ -6,7 +6,9 @@ from collections import defaultdict
 from typing import Any, Final
 
 from infra.database import Database, Writer
+from infra.limits import existence_query_ids_max
 from projections.facts import Fact
+from projections.reports import END_OF_TIME
 
 SCHEMA: Final = [
     """CREATE TABLE IF NOT EXISTS ft_tracking (
@@ -39,6 +41,38 @@ SCHEMA: Final = [
     "CREATE INDEX IF NOT EXISTS ft_movements_by_payee ON ft_movements (payee_id, at)",
     # Ledger sequences applied from a message stream, where partitions arrive out of global order.
     "CREATE TABLE IF NOT EXISTS ft_applied (sequence BIGINT PRIMARY KEY)",
+    # Running totals per project, kept in the same transaction as the rows they sum, so that a
+    # project report today reads one row instead of summing every donation (--as-of still sums).
+    """CREATE TABLE IF NOT EXISTS ft_project_totals (
+        project_id TEXT PRIMARY KEY, donated BIGINT NOT NULL, donation_count BIGINT NOT NULL,
+        donor_count BIGINT NOT NULL, payout BIGINT NOT NULL, payee_refund BIGINT NOT NULL,
+        donor_refund BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ft_project_donors (
+        project_id TEXT NOT NULL, donor_id TEXT NOT NULL, PRIMARY KEY (project_id, donor_id))""",
+]
+
+_TOTALS: Final = ("donated", "donation_count", "donor_count", "payout", "payee_refund", "donor_refund")
+_ADD_TO_TOTALS: Final = (
+    "UPDATE ft_project_totals SET "
+    + ", ".join(f"{name} = {name} + :{name}" for name in _TOTALS)
+    + " WHERE project_id = :project_id"
+)
+# A read model written before the running totals existed gets them from its rows, once.
+# ("WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not a join.)
+_BACKFILL: Final = [
+    "INSERT INTO ft_project_donors (project_id, donor_id) SELECT DISTINCT project_id, donor_id FROM ft_donations "
+    "WHERE true ON CONFLICT DO NOTHING",
+    "INSERT INTO ft_project_totals (project_id, donated, donation_count, donor_count, payout, payee_refund, "
+    "donor_refund) SELECT p.project_id, "
+    "COALESCE((SELECT SUM(amount_minor) FROM ft_donations d WHERE d.project_id = p.project_id), 0), "
+    "(SELECT COUNT(*) FROM ft_donations d WHERE d.project_id = p.project_id), "
+    "(SELECT COUNT(*) FROM ft_project_donors o WHERE o.project_id = p.project_id), "
+    + ", ".join(
+        f"COALESCE((SELECT SUM(amount_minor) FROM ft_movements m WHERE m.project_id = p.project_id "
+        f"AND m.kind = '{kind}'), 0)"
+        for kind in ("payout", "payee_refund", "donor_refund")
+    )
+    + " FROM ft_projects p WHERE true ON CONFLICT DO NOTHING",
 ]
 
 TABLES: Final = [
@@ -51,6 +85,8 @@ TABLES: Final = [
     "ft_donations",
     "ft_disbursements",
     "ft_movements",
+    "ft_project_totals",
+    "ft_project_donors",
 ]
 
 _WRITES: Final = {
@@ -87,6 +123,23 @@ _IDS: Final = {
 _HAS: Final = {kind: f"SELECT 1 AS found FROM ({sql}) known WHERE id = :id" for kind, sql in _IDS.items()}
 
 
+def _known_donors(writer: Writer, project_id: str, donor_ids: set[str]) -> set[str]:
+    """Which of these donors had given to the project before (ids asked in chunks)."""
+    known: set[str] = set()
+    ordered = sorted(donor_ids)
+    for start in range(0, len(ordered), existence_query_ids_max):
+        chunk = {
+            f"d{number}": donor_id for number, donor_id in enumerate(ordered[start : start + existence_query_ids_max])
+        }
+        rows = writer.query(
+            f"SELECT donor_id FROM ft_project_donors WHERE project_id = :project_id "
+            f"AND donor_id IN ({', '.join(':' + name for name in chunk)})",
+            {"project_id": project_id, **chunk},
+        )
+        known |= {row["donor_id"] for row in rows}
+    return known
+
+
 class ReadModel:
     """Writes facts with their tracking position in one transaction, and answers the report queries."""
 
@@ -98,6 +151,11 @@ class ReadModel:
         with self.database.transaction() as writer:
             for statement in SCHEMA:
                 writer.execute(statement)
+            if writer.query("SELECT 1 AS found FROM ft_projects LIMIT 1") and not writer.query(
+                "SELECT 1 AS found FROM ft_project_totals LIMIT 1"
+            ):
+                for statement in _BACKFILL:
+                    writer.execute(statement)
 
     def reset(self) -> None:
         """Empty every table and move the tracking position back to the start, in one transaction."""
@@ -136,6 +194,7 @@ class ReadModel:
                 if kind in ("project_closed", "disbursement_approved", "disbursement_paid"):
                     self._flush(writer, by_kind)
             self._flush(writer, by_kind)
+            self._add_to_totals(writer, facts)
             writer.execute(
                 "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
                 "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",
@@ -175,6 +234,7 @@ class ReadModel:
                     if kind in ("project_closed", "disbursement_approved", "disbursement_paid"):
                         self._flush(writer, by_kind)
             self._flush(writer, by_kind)
+            self._add_to_totals(writer, [fact for _, facts in fresh for fact in facts])
             events = int(writer.query("SELECT COUNT(*) AS applied FROM ft_applied")[0]["applied"])
             writer.execute(
                 "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
@@ -191,6 +251,44 @@ class ReadModel:
             "SELECT position FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}
         )
         return int(rows[0]["position"]) if rows else 0
+
+    @staticmethod
+    def _add_to_totals(writer: Writer, facts: list[Fact]) -> None:
+        """Add a batch's donations and movements to each project's running totals (applied once per batch)."""
+        deltas: dict[str, dict[str, Any]] = {}
+        donors: dict[str, set[str]] = defaultdict(set)
+        opened: list[dict[str, Any]] = []
+        for kind, row in facts:
+            if kind == "project":
+                opened.append({"project_id": row["project_id"]})
+                continue
+            if kind not in ("donation", "movement"):
+                continue
+            project_id = row["project_id"]
+            delta = deltas.get(project_id)
+            if delta is None:
+                delta = deltas[project_id] = dict.fromkeys(_TOTALS, 0) | {"project_id": project_id}
+            if kind == "donation":
+                delta["donated"] += row["amount_minor"]
+                delta["donation_count"] += 1
+                donors[project_id].add(row["donor_id"])
+            else:
+                delta[row["kind"]] += row["amount_minor"]
+        if opened:
+            writer.executemany(
+                "INSERT INTO ft_project_totals (project_id, donated, donation_count, donor_count, payout, "
+                "payee_refund, donor_refund) VALUES (:project_id, 0, 0, 0, 0, 0, 0) ON CONFLICT DO NOTHING",
+                opened,
+            )
+        for project_id, donor_ids in donors.items():
+            new = donor_ids - _known_donors(writer, project_id, donor_ids)
+            deltas[project_id]["donor_count"] = len(new)
+            writer.executemany(
+                "INSERT INTO ft_project_donors (project_id, donor_id) VALUES (:project_id, :donor_id)",
+                [{"project_id": project_id, "donor_id": donor_id} for donor_id in sorted(new)],
+            )
+        if deltas:
+            writer.executemany(_ADD_TO_TOTALS, list(deltas.values()))
 
     @staticmethod
     def _flush(writer: Writer, by_kind: dict[str, list[dict[str, Any]]]) -> None:
@@ -211,6 +309,22 @@ class ReadModel:
 
     def project_figures(self, project_id: str, as_of: int) -> dict[str, int]:
         params = {"id": project_id, "as_of": as_of}
+        reserved = self.database.query(
+            "SELECT COALESCE(SUM(amount_minor), 0) AS reserved FROM ft_disbursements "
+            "WHERE project_id = :id AND approved_at <= :as_of AND (paid_at IS NULL OR paid_at > :as_of)",
+            params,
+        )[0]
+        if as_of == END_OF_TIME:
+            totals = self.database.query(
+                f"SELECT {', '.join(_TOTALS)} FROM ft_project_totals WHERE project_id = :id", params
+            )
+            if totals:
+                return {key: int(value) for key, value in totals[0].items()} | {"reserved": int(reserved["reserved"])}
+        return self.summed_figures(project_id, as_of, int(reserved["reserved"]))
+
+    def summed_figures(self, project_id: str, as_of: int, reserved_minor: int) -> dict[str, int]:
+        """A project's figures as of a moment, summed from its rows (the running totals only know today)."""
+        params = {"id": project_id, "as_of": as_of}
         donated = self.database.query(
             "SELECT COALESCE(SUM(amount_minor), 0) AS donated, COUNT(*) AS donation_count, "
             "COUNT(DISTINCT donor_id) AS donor_count FROM ft_donations "
@@ -222,15 +336,10 @@ class ReadModel:
             "WHERE project_id = :id AND at <= :as_of GROUP BY kind",
             params,
         )
-        reserved = self.database.query(
-            "SELECT COALESCE(SUM(amount_minor), 0) AS reserved FROM ft_disbursements "
-            "WHERE project_id = :id AND approved_at <= :as_of AND (paid_at IS NULL OR paid_at > :as_of)",
-            params,
-        )[0]
         figures = {"payout": 0, "payee_refund": 0, "donor_refund": 0}
         figures.update({row["kind"]: int(row["total"]) for row in moved})
         figures.update({key: int(value) for key, value in donated.items()})
-        figures["reserved"] = int(reserved["reserved"])
+        figures["reserved"] = reserved_minor
         return figures
 
     def project_access(self, project_id: str) -> tuple[str, str] | None:
@@ -276,6 +385,27 @@ class ReadModel:
             "SELECT donation_id, project_id, currency, amount_minor FROM ft_donations "
             "WHERE donor_id = :id AND received_at <= :as_of ORDER BY sequence",
             {"id": donor_id, "as_of": as_of},
+        )
+
+    def every_donor_donations(self) -> list[dict[str, Any]]:
+        """donor_donations of every donor at once, ordered by donor (for the checksum over all reports)."""
+        return self.database.query(
+            "SELECT donor_id, donation_id, project_id, currency, amount_minor FROM ft_donations "
+            "ORDER BY donor_id, sequence"
+        )
+
+    def every_donor_spending(self) -> list[dict[str, Any]]:
+        """donor_spending of every donor at once, ordered by donor."""
+        return self.database.query(
+            "SELECT d.donor_id, m.donation_id, "
+            "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END AS kind, "
+            "m.disbursement_id, m.payee_id, "
+            "SUM(CASE WHEN m.kind = 'payee_refund' THEN -m.amount_minor ELSE m.amount_minor END) AS amount_minor, "
+            "MIN(m.sequence) AS first_sequence "
+            "FROM ft_movements m JOIN ft_donations d ON d.donation_id = m.donation_id "
+            "GROUP BY d.donor_id, m.donation_id, "
+            "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END, "
+            "m.disbursement_id, m.payee_id ORDER BY d.donor_id, first_sequence"
         )
 
     def donor_spending(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:

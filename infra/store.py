@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Notification
 
 from domain.identity import aggregate_id
 from infra.database import Database, PostgresDatabase, SQLiteDatabase
@@ -57,7 +58,7 @@ class Stores:
     def catch_up(self, until: int | None = None) -> int:
         """Bring the transparency log and the report tables up to date with the event store."""
         self.catch_up_log()
-        applied = catch_up(self.application, self.read_model, until)
+        applied = catch_up(self.application, self.read_model, until, select=self.select_notifications)
         if applied >= analyze_after_events_min:
             self.read_model.analyze()
         return applied
@@ -72,7 +73,12 @@ class Stores:
         return None if sealed is None or self.ledger.vault is None else self.ledger.vault.open(donor_id, sealed)
 
     def catch_up_log(self) -> int:
-        return catch_up(self.application, self.log, facts_of=log_facts)
+        return catch_up(self.application, self.log, facts_of=log_facts, select=self.select_notifications)
+
+    def select_notifications(self, start: int, limit: int) -> list[Notification]:
+        """Stored events from ledger position `start` on, read as plain rows (the library's reader
+        parses every aggregate id into a UUID, which the projections never need)."""
+        return stored_notifications(self.database, start, limit)
 
     def close(self) -> None:
         self.database.close()
@@ -121,6 +127,35 @@ def _stores(url: str, application: LedgerApplication, database: Database) -> Sto
     log.create_tables()
     vault = DonorKeyVault(database)
     return Stores(url, application, Ledger(application, existing_ids(database), vault), read_model, database, log)
+
+
+def stored_notifications(database: Database, start: int, limit: int) -> list[Notification]:
+    """Up to `limit` stored events from position `start` on, in ledger order; aggregate ids as text."""
+    if database.dialect == "sqlite":
+        rows = database.tuples(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+            "WHERE rowid >= :start ORDER BY rowid LIMIT :limit",
+            {"start": start, "limit": limit},
+        )
+        return [
+            Notification(
+                id=position,
+                originator_id=f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:]}",
+                originator_version=version,
+                topic=topic,
+                state=state,
+            )
+            for position, hexid, version, topic, state in rows
+        ]
+    rows = database.tuples(
+        "SELECT notification_id, originator_id::text, originator_version, topic, state FROM fundtrail_events "
+        "WHERE notification_id >= :start ORDER BY notification_id LIMIT :limit",
+        {"start": start, "limit": limit},
+    )
+    return [
+        Notification(id=position, originator_id=aggregate, originator_version=version, topic=topic, state=bytes(state))
+        for position, aggregate, version, topic, state in rows
+    ]
 
 
 def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:

@@ -28,7 +28,10 @@ def _orjson_is_exact(value: Any) -> bool:
             if not -_SAFE_INTEGER < item < _SAFE_INTEGER:
                 return False
         elif kind is dict:
-            if not all(type(key) is str and key.isascii() for key in item):
+            try:
+                if not "".join(item).isascii():
+                    return False
+            except TypeError:  # a key that is not a string
                 return False
             stack.extend(item.values())
         elif kind is list:

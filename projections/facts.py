@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, Final
 
 # A fact is a (kind, row) pair; infra knows how to write each kind.
@@ -181,6 +182,15 @@ PROJECTORS: Final[dict[str, Callable[[Any, int], list[Fact]]]] = {
 }
 
 
+# The events that add no rows: a projection need not even decode them.
+NO_FACTS: Final = frozenset(name for name, projector in PROJECTORS.items() if projector is _nothing)
+
+
 def facts_for(event: Any, sequence: int) -> list[Fact]:
     """The rows that `event`, recorded at ledger position `sequence`, adds to the read model."""
     return PROJECTORS[type(event).__name__](event, sequence)
+
+
+def facts_for_state(name: str, state: dict[str, Any], sequence: int) -> list[Fact]:
+    """The same rows, from the stored state of an event of class `name` (no event object built)."""
+    return PROJECTORS[name](SimpleNamespace(**state), sequence)

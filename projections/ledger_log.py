@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import Notification
 
 from projections.canonical import canonical_json
@@ -23,7 +23,7 @@ def leaf_object(sequence: int, notification: Notification) -> dict[str, Any]:
     stored encrypted), so a leaf can be recomputed from the store without any key.
     """
     try:
-        state = json.loads(notification.state)
+        state = orjson.loads(notification.state)
         recorded_at = state.pop("timestamp")["_data_"]
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise MalformedEvent(f"stored state is not a recorded event: {error}") from None

@@ -10,12 +10,13 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
-from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
+from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError, Transcoder
 
 from domain.commands import Command, parse_command
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
 from services.access import Principal, may_execute, signed_by_caller
+from services.codec import OrjsonTranscoder
 from services.handlers import CommandHandlers
 from services.limits import (
     conflict_backoff_seconds_max,
@@ -33,6 +34,12 @@ class LedgerApplication(Application[UUID]):
     """The event-sourced application whose store holds every event of the ledger."""
 
     name = "fundtrail"
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON format, encoded and decoded by orjson (services/codec.py)."""
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ import_batch_max: Final = 1000
 # fit, and the bound keeps a long import's memory flat.
 aggregate_cache_max: Final = 50_000
 
-# Stored events read from the log in one go while a read model catches up.
-catch_up_page_max: Final = 2000
+# Stored events read from the log in one go while a read model catches up: one read-model
+# transaction each, so a replay commits (and syncs) once per this many events.
+catch_up_page_max: Final = 10_000
 
 # How many times a batch is re-decided after another writer saved first, before it is split
 # (a batch) or given up (a single command, which then fails loudly rather than spin for ever).

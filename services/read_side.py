@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
 
-from projections.facts import Fact, facts_for
+from projections.facts import NO_FACTS, Fact, facts_for, facts_for_state
 from services.limits import catch_up_page_max
 
 
@@ -24,15 +26,42 @@ class FactSink(Protocol):
 
 
 FactsOf = Callable[[Notification, int], list[Fact]]
+SelectNotifications = Callable[[int, int], Sequence[Notification]]
 
 
 def report_facts(application: Application[UUID]) -> FactsOf:
-    """The reports' projection: the domain event's facts, ordered by the event's ledger position."""
+    """The reports' projection: the domain event's facts, ordered by the event's ledger position.
+
+    Events that need no rows (half of them: identifier claims) are never decoded, and the
+    rest are read straight from their stored state, without building the event object, as
+    long as the stored state is the event's own (version 1, neither encrypted nor compressed).
+    """
+    mapper = application.mapper
+    plain = mapper.cipher is None and mapper.compressor is None
+    decode = mapper.transcoder.decode
 
     def facts_of(notification: Notification, sequence: int) -> list[Fact]:
-        return facts_for(application.mapper.to_domain_event(notification), notification.id)
+        name = notification.topic.rpartition(".")[2]
+        if name in NO_FACTS:
+            return []
+        if plain and _first_version(notification.topic):
+            return facts_for_state(name, decode(notification.state), notification.id)
+        return facts_for(mapper.to_domain_event(notification), notification.id)
 
     return facts_of
+
+
+@lru_cache(maxsize=256)
+def _first_version(topic: str) -> bool:
+    """Whether events of this topic are stored as they are read (no upcasting between versions)."""
+    return getattr(resolve_topic(topic), "class_version", 1) == 1
+
+
+def _library_reader(application: Application[UUID]) -> SelectNotifications:
+    def select(start: int, limit: int) -> Sequence[Notification]:
+        return application.recorder.select_notifications(start=start, limit=limit)
+
+    return select
 
 
 def catch_up(
@@ -41,6 +70,7 @@ def catch_up(
     until: int | None = None,
     page_max: int = catch_up_page_max,
     facts_of: FactsOf | None = None,
+    select: SelectNotifications | None = None,
 ) -> int:
     """Apply every event the sink has not seen (up to the first `until` events); returns how many were read.
 
@@ -49,12 +79,14 @@ def catch_up(
     """
     position, events = sink.tracked()
     read = 0
+    project = facts_of or report_facts(application)
+    read_from = select or _library_reader(application)
+
     while until is None or events < until:
         limit = page_max if until is None else min(page_max, until - events)
-        notifications = application.recorder.select_notifications(start=position + 1, limit=limit)
+        notifications = read_from(position + 1, limit)
         if not notifications:
             break
-        project = facts_of or report_facts(application)
         facts: list[Fact] = []
         for offset, notification in enumerate(notifications, start=1):
             facts.extend(project(notification, events + offset))
@@ -65,7 +97,12 @@ def catch_up(
     return read
 
 
-def rebuild(application: Application[UUID], sink: FactSink, until: int | None = None) -> int:
+def rebuild(
+    application: Application[UUID],
+    sink: FactSink,
+    until: int | None = None,
+    select: SelectNotifications | None = None,
+) -> int:
     """Empty the read model and build it again from the events alone (the first `until` events)."""
     sink.reset()
-    return catch_up(application, sink, until)
+    return catch_up(application, sink, until, select=select)

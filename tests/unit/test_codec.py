@@ -1,0 +1,80 @@
+"""The fast codecs write exactly what the standard library would, so old and new ledgers read alike."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.codec import OrjsonTranscoder
+
+
+def _registered(transcoder: JSONTranscoder) -> JSONTranscoder:
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return transcoder
+
+
+FAST = _registered(OrjsonTranscoder())
+STANDARD = _registered(JSONTranscoder())
+
+moments = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+) | st.datetimes(timezones=st.just(timezone(timedelta(hours=8))))
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**62), max_value=2**62)
+    | st.text()
+    | moments
+    | st.decimals(allow_nan=False, allow_infinity=False)
+)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=20
+)
+states = st.dictionaries(st.text(), values, max_size=6).map(lambda state: {"timestamp": datetime.now(UTC), **state})
+
+
+@settings(max_examples=300)
+@given(states)
+def test_either_transcoder_reads_what_the_other_wrote(state: dict[str, Any]) -> None:
+    assert FAST.decode(STANDARD.encode(state)) == state
+    assert STANDARD.decode(FAST.encode(state)) == state
+    assert FAST.decode(FAST.encode(state)) == state
+
+
+def test_a_key_named_like_the_marker_is_left_alone() -> None:
+    state = {"timestamp": datetime(2026, 4, 1, tzinfo=UTC), "note": {"_type_": "not a transcoding"}}
+    assert FAST.decode(FAST.encode(state)) == state
+
+
+def test_a_nested_datetime_is_read_back_as_a_datetime() -> None:
+    moment = datetime(2026, 4, 1, 8, tzinfo=UTC)
+    state = {"timestamp": moment, "history": [{"at": moment, "amount": Decimal("1.50")}]}
+    decoded = FAST.decode(FAST.encode(state))
+    assert decoded["history"][0]["at"] == moment
+    assert decoded["history"][0]["amount"] == Decimal("1.50")
+
+
+digest_content = st.dictionaries(
+    st.text(),
+    st.none() | st.booleans() | st.integers(min_value=-(2**62), max_value=2**62) | st.text(),
+    max_size=8,
+)
+
+
+@settings(max_examples=300)
+@given(digest_content)
+def test_the_command_digest_bytes_are_the_standard_librarys(content: dict[str, Any]) -> None:
+    standard = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    try:
+        fast = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return  # command_digest falls back to json.dumps for what orjson refuses
+    assert fast == standard.encode()
