@@ -111,7 +111,7 @@ def _open_sqlite(url: str) -> Stores:
     path = _sqlite_path(url)
     application = LedgerApplication(
         env={
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "infra.event_store:BatchedSQLiteFactory",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": str(sqlite_lock_timeout_seconds_max),
         }
