@@ -28,7 +28,7 @@ def test_a_tiny_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "replay events/s",
         "verify events/s",
         "donor trail p50 / p99 (services)",
-        "project report p50 / p99 (HTTP API, in process)",
+        "project report p50 / p99 (HTTP API)",
         "plain eventsourcing way",
         "HTTP load: requests, concurrency, errors",
         "HTTP load: command p50 / p99",
