@@ -26,8 +26,9 @@ from infra.cli_common import (
     print_json,
 )
 from infra.database import SQLiteDatabase
+from infra.follower import following
 from infra.importer import ImportInterrupted, import_file
-from infra.limits import projection_poll_seconds_max
+from infra.limits import follower_file_bytes_min, projection_poll_seconds_max
 from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
 from projections.checksum import reports_checksum
@@ -57,6 +58,14 @@ def import_command(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=import_batch_max, help="Commands recorded per transaction.")
     ] = import_batch_max,
+    follow: Annotated[
+        bool | None,
+        typer.Option(
+            "--follow/--no-follow",
+            help="Log and project the events in a second process while importing, so reports are ready at the "
+            "end (default: for files of 4 MiB and more).",
+        ),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Apply every command of FILE; print the summary; exit 3 when any line was rejected."""
@@ -64,14 +73,16 @@ def import_command(
         typer.echo(f"fundtrail: cannot read {file}: no such file", err=True)
         raise typer.Exit(EXIT_USAGE)
     stores = open_or_exit(store, "import")
+    followed = follow if follow is not None else file.stat().st_size >= follower_file_bytes_min
     try:
-        if sys.stderr.isatty():
-            total = sum(1 for _ in file.open("rb"))
-            with Progress(console=Console(stderr=True), transient=True) as bar:
-                task = bar.add_task("importing", total=total)
-                summary = import_file(stores.ledger, file, batch_size, lambda done: bar.advance(task, done))
-        else:
-            summary = import_file(stores.ledger, file, batch_size)
+        with following(stores.url, followed):
+            if sys.stderr.isatty():
+                total = sum(1 for _ in file.open("rb"))
+                with Progress(console=Console(stderr=True), transient=True) as bar:
+                    task = bar.add_task("importing", total=total)
+                    summary = import_file(stores.ledger, file, batch_size, lambda done: bar.advance(task, done))
+            else:
+                summary = import_file(stores.ledger, file, batch_size)
         try:
             stores.catch_up_log()
         except PersistenceError as error:
@@ -156,7 +167,8 @@ def replay(
         else:
             target = ReadModel(SQLiteDatabase(":memory:"))
             target.create_tables()
-        events = rebuild(stores.application, target, until_seq, select=stores.select_notifications)
+        with target.rebuilding():
+            events = rebuild(stores.application, target, until_seq, select=stores.select_notifications)
         target.analyze()
         checksum = reports_checksum(target)
     finally:

@@ -1,9 +1,11 @@
-"""The event store's SQLite recorder, inserting a batch of events with one executemany.
+"""The event store's SQLite recorder, with faster batch inserts than the library's own.
 
-The library's SQLite application recorder runs one INSERT per event to learn each row's
+SQLite: the library's application recorder runs one INSERT per event to learn each row's
 position. Inside the write transaction SQLite hands out consecutive rowids (the table has
 no AUTOINCREMENT and holds the write lock), so the positions of a batch are the
 `len(batch)` numbers ending at last_insert_rowid(); the duplicate-key check is unchanged.
+
+PostgreSQL's recorder is in infra/event_store_postgres.py (it imports psycopg).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from infra.limits import (
 from infra.read_model import ReadModel
 from projections.ledger_log import log_facts
 from services.ledger import Ledger, LedgerApplication
+from services.limits import catch_up_page_max
 from services.read_side import catch_up
 
 DEFAULT_STORE = "sqlite:///fundtrail.db"
@@ -55,10 +56,12 @@ class Stores:
     database: Database
     log: LedgerLogStore
 
-    def catch_up(self, until: int | None = None) -> int:
+    def catch_up(self, until: int | None = None, page_max: int = catch_up_page_max) -> int:
         """Bring the transparency log and the report tables up to date with the event store."""
-        self.catch_up_log()
-        applied = catch_up(self.application, self.read_model, until, select=self.select_notifications)
+        self.catch_up_log(page_max)
+        applied = catch_up(
+            self.application, self.read_model, until, page_max=page_max, select=self.select_notifications
+        )
         if applied >= analyze_after_events_min:
             self.read_model.analyze()
         return applied
@@ -72,8 +75,10 @@ class Stores:
         sealed = getattr(donor, "sealed_display_name", None)
         return None if sealed is None or self.ledger.vault is None else self.ledger.vault.open(donor_id, sealed)
 
-    def catch_up_log(self) -> int:
-        return catch_up(self.application, self.log, facts_of=log_facts, select=self.select_notifications)
+    def catch_up_log(self, page_max: int = catch_up_page_max) -> int:
+        return catch_up(
+            self.application, self.log, page_max=page_max, facts_of=log_facts, select=self.select_notifications
+        )
 
     def select_notifications(self, start: int, limit: int) -> list[Notification]:
         """Stored events from ledger position `start` on, read as plain rows (the library's reader
@@ -210,7 +215,7 @@ def _open_postgres(url: str) -> Stores:
         database.query(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         application = LedgerApplication(
             env={
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PERSISTENCE_MODULE": "infra.event_store_postgres:ArraysPostgresFactory",
                 "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
                 "POSTGRES_HOST": parts.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(parts.port or 5432),

@@ -1,0 +1,39 @@
+"""An import with its follower returns with every event logged and projected: reports are ready at once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from infra.bench.generator import write_commands
+from tests.cli import fundtrail, output_json
+
+
+def _positions(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as connection:
+        tracked = dict(connection.execute("SELECT projection, position FROM ft_tracking").fetchall())
+        tracked.update(connection.execute("SELECT 'log', position FROM ft_log_tracking").fetchall())
+        tracked["store"] = connection.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
+    return tracked
+
+
+def test_the_follower_projects_while_the_import_records(tmp_path: Path) -> None:
+    commands = tmp_path / "commands.jsonl"
+    write_commands(commands, 0.002)
+    followed, alone = tmp_path / "followed.db", tmp_path / "alone.db"
+
+    done = fundtrail(f"sqlite:///{followed}", "import", str(commands), "--follow")
+    assert done.returncode in (0, 3), done.stderr
+    positions = _positions(followed)
+    assert positions["store"] > 2000
+    assert positions == {"reports": positions["store"], "log": positions["store"], "store": positions["store"]}
+
+    done_alone = fundtrail(f"sqlite:///{alone}", "import", str(commands), "--no-follow")
+    assert output_json(done_alone) == output_json(done)
+    assert "reports" not in _positions(alone)  # without the follower, the reports wait for the next read
+
+    checksums = [
+        json.loads(fundtrail(f"sqlite:///{path}", "checksum").stdout)["checksum"] for path in (followed, alone)
+    ]
+    assert checksums[0] == checksums[1]
