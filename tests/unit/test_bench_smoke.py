@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.cli import fundtrail
@@ -19,7 +20,10 @@ def test_a_tiny_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "40",
         "--output",
         str(output),
+        # A real Kafka when the tests are given one; otherwise the bench starts the Tansu broker itself.
+        *(["--bootstrap", os.environ["FUNDTRAIL_TEST_KAFKA"]] if os.environ.get("FUNDTRAIL_TEST_KAFKA") else []),
         env={"FUNDTRAIL_LOG_LEVEL": "warning"},
+        timeout=600,
     )
     assert 0 == done.returncode, done.stderr
     text = output.read_text()
@@ -32,6 +36,9 @@ def test_a_tiny_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "plain eventsourcing way",
         "HTTP load: requests, concurrency, errors",
         "HTTP load: command p50 / p99",
+        "Kafka relay: events/s",
+        "Kafka worker: events/s",
+        "Kafka end-to-end lag",
     ):
         assert f"| {figure}" in text
     assert "| - |" not in text
