@@ -43,10 +43,20 @@ class UnitOfWork:
         return found
 
     def changed(self, aggregate: Aggregate) -> None:
-        """Note that a command triggered events on this aggregate (new or loaded)."""
+        """Note that a command triggered events on this aggregate (new or loaded).
+
+        An aggregate created here goes in at the cold end of the cache: most are write-once
+        (an identifier claim per donation), and placed at the warm end they would push out
+        the donors and projects that every later command reads. One that is read again
+        moves to the warm end like any other.
+        """
         self._changed[aggregate.id] = aggregate
         self._missing.discard(aggregate.id)
-        self._remember(aggregate)
+        if aggregate.id in self._loaded:
+            self._remember(aggregate)
+        else:
+            self._loaded[aggregate.id] = aggregate
+            self._loaded.move_to_end(aggregate.id, last=False)
 
     def note_missing(self, aggregate_ids: set[UUID]) -> None:
         """Remember ids that the store holds no events for, so that looking them up costs nothing."""
