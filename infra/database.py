@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from infra.limits import sqlite_lock_timeout_seconds_max
+from infra.limits import sqlite_lock_timeout_seconds_max, stream_page_rows
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
+_stream_names = itertools.count(1)
 
 
 class Database(Protocol):
@@ -21,6 +23,8 @@ class Database(Protocol):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]: ...
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]: ...
@@ -58,6 +62,17 @@ class SQLiteDatabase:
         cursor = self.connection.cursor()
         cursor.row_factory = None
         return cursor.execute(sql, params or {}).fetchall()
+
+    def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows as plain tuples, a page at a time: for results too large to hold at once."""
+        cursor = self.connection.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, params or {})
+        try:
+            while page := cursor.fetchmany(stream_page_rows):
+                yield from page
+        finally:
+            cursor.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
@@ -126,6 +141,20 @@ class PostgresDatabase:
         with _as_store_errors(), self._usable().cursor(row_factory=tuple_row) as cursor:
             cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
             return list(cursor.fetchall())
+
+    def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows as plain tuples through a server-side cursor, a page at a time.
+
+        WITH HOLD lets the cursor live outside a transaction block (the connection is in
+        autocommit), so several streams can be read side by side.
+        """
+        from psycopg.rows import tuple_row
+
+        name = f"ft_stream_{next(_stream_names)}"
+        with _as_store_errors(), self._usable().cursor(name, row_factory=tuple_row, withhold=True) as cursor:
+            cursor.itersize = stream_page_rows
+            cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
+            yield from cursor
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:

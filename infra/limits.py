@@ -53,6 +53,8 @@ follower_file_bytes_min: Final = 4 * 1024 * 1024
 # Events it applies per transaction: small, so that it holds SQLite's single write lock only
 # briefly between the import's own transactions.
 follower_page_max: Final = 1000
+# Rows fetched at a time by a streamed query (the checksum over every donor trail reads millions).
+stream_page_rows: Final = 5000
 # How often it looks for new events while the import is still deciding its next batch.
 follower_poll_seconds_max: Final = 0.05
 # How long an import waits, at its end, for the follower to apply the last events.

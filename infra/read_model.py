@@ -406,25 +406,25 @@ class ReadModel:
             {"id": donor_id, "as_of": as_of},
         )
 
-    def every_donor_donations(self) -> list[dict[str, Any]]:
-        """donor_donations of every donor at once, ordered by donor (for the checksum over all reports)."""
-        return self.database.query(
+    def every_donor_donations(self) -> Iterator[tuple[Any, ...]]:
+        """(donor_id, donation_id, project_id, currency, amount_minor) of every donation, by donor, streamed."""
+        return self.database.stream(
             "SELECT donor_id, donation_id, project_id, currency, amount_minor FROM ft_donations "
             "ORDER BY donor_id, sequence"
         )
 
-    def every_donor_spending(self) -> list[dict[str, Any]]:
-        """donor_spending of every donor at once, ordered by donor."""
-        return self.database.query(
+    def every_donor_spending(self) -> Iterator[tuple[Any, ...]]:
+        """donor_spending of every donor, streamed by donor: (donor_id, donation_id, kind, disbursement_id,
+        payee_id, amount_minor)."""
+        return self.database.stream(
             "SELECT d.donor_id, m.donation_id, "
             "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END AS kind, "
             "m.disbursement_id, m.payee_id, "
-            "SUM(CASE WHEN m.kind = 'payee_refund' THEN -m.amount_minor ELSE m.amount_minor END) AS amount_minor, "
-            "MIN(m.sequence) AS first_sequence "
+            "SUM(CASE WHEN m.kind = 'payee_refund' THEN -m.amount_minor ELSE m.amount_minor END) AS amount_minor "
             "FROM ft_movements m JOIN ft_donations d ON d.donation_id = m.donation_id "
             "GROUP BY d.donor_id, m.donation_id, "
             "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END, "
-            "m.disbursement_id, m.payee_id ORDER BY d.donor_id, first_sequence"
+            "m.disbursement_id, m.payee_id ORDER BY d.donor_id, MIN(m.sequence)"
         )
 
     def donor_spending(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Final, Protocol
 
 from domain.errors import DomainError
@@ -41,9 +44,9 @@ class ReportSource(Protocol):
 
     def ids(self, kind: str) -> list[str]: ...
 
-    def every_donor_donations(self) -> list[dict[str, Any]]: ...
+    def every_donor_donations(self) -> Iterable[Sequence[Any]]: ...
 
-    def every_donor_spending(self) -> list[dict[str, Any]]: ...
+    def every_donor_spending(self) -> Iterable[Sequence[Any]]: ...
 
 
 def _unknown(kind: str, business_id: str) -> DomainError:
@@ -85,37 +88,49 @@ def project_report(source: ReportSource, project_id: str, as_of: int = END_OF_TI
 def donor_report(source: DonorSource, donor_id: str, as_of: int = END_OF_TIME) -> dict[str, Any]:
     if not source.has("donor", donor_id):
         raise _unknown("donor", donor_id)
-    spending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    return donor_trail(
+        donor_id,
+        [
+            (row["donation_id"], row["project_id"], row["currency"], row["amount_minor"])
+            for row in source.donor_donations(donor_id, as_of)
+        ],
+        [
+            (row["donation_id"], row["kind"], row["disbursement_id"], row["payee_id"], row["amount_minor"])
+            for row in source.donor_spending(donor_id, as_of)
+        ],
+    )
+
+
+def donor_trail(donor_id: str, donations: Iterable[Sequence[Any]], spending: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """The donor report from its rows: donations as (donation_id, project_id, currency, amount_minor), in
+    ledger order; spending as (donation_id, kind, disbursement_id, payee_id, amount_minor), in ledger order."""
+    spent_of: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
     refunded: dict[str, int] = defaultdict(int)
-    for row in source.donor_spending(donor_id, as_of):
-        if row["kind"] == "donor_refund":
-            refunded[row["donation_id"]] += row["amount_minor"]
-        elif row["amount_minor"] != 0:
-            spending[row["donation_id"]].append(row)
-    donations = []
-    for donation in source.donor_donations(donor_id, as_of):
-        donation_id, currency = donation["donation_id"], donation["currency"]
-        spent = spending.get(donation_id, [])
-        unspent = donation["amount_minor"] - refunded[donation_id] - sum(row["amount_minor"] for row in spent)
-        donations.append(
+    for donation_id, kind, disbursement_id, payee_id, amount_minor in spending:
+        if kind == "donor_refund":
+            refunded[donation_id] += amount_minor
+        elif amount_minor != 0:
+            spent_of[donation_id].append((disbursement_id, payee_id, amount_minor))
+    trail = []
+    for donation_id, project_id, currency, amount_minor in donations:
+        spent = spent_of.get(donation_id, ())
+        given_back = refunded.get(donation_id, 0)
+        unspent = amount_minor - given_back - sum(taken for _, _, taken in spent)
+        trail.append(
             {
                 "donation_id": donation_id,
-                "project_id": donation["project_id"],
+                "project_id": project_id,
                 "currency": currency,
-                "amount": format_amount(donation["amount_minor"], currency),
+                "amount": format_amount(amount_minor, currency),
                 "unspent": format_amount(unspent, currency),
-                "refunded": format_amount(refunded[donation_id], currency),
+                "refunded": format_amount(given_back, currency),
                 "spent": [
-                    {
-                        "disbursement_id": row["disbursement_id"],
-                        "payee_id": row["payee_id"],
-                        "amount": format_amount(row["amount_minor"], currency),
-                    }
-                    for row in spent
+                    {"disbursement_id": disbursement_id, "payee_id": payee_id, "amount": format_amount(taken, currency)}
+                    for disbursement_id, payee_id, taken in spent
                 ],
             }
         )
-    return {"donor_id": donor_id, "donations": donations}
+    return {"donor_id": donor_id, "donations": trail}
 
 
 def payee_report(source: ReportSource, payee_id: str, as_of: int = END_OF_TIME) -> dict[str, Any]:
@@ -159,43 +174,62 @@ REPORTS: Final = {
 }
 
 
-class _OneDonor:
-    """One donor's rows, taken from the queries over every donor: a donor report without two queries each."""
-
-    def __init__(self, donations: list[dict[str, Any]], spending: list[dict[str, Any]]) -> None:
-        self.donations, self.spending = donations, spending
-
-    def has(self, kind: str, business_id: str) -> bool:
-        return True
-
-    def donor_donations(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:
-        return self.donations
-
-    def donor_spending(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:
-        return self.spending
+def _utf16_order(text: str) -> bytes:
+    """RFC 8785 sorts object keys by their UTF-16 code units."""
+    return text.encode("utf-16-be")
 
 
-def _by_donor(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        grouped[row["donor_id"]].append(row)
-    return grouped
+def each_report(source: ReportSource, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, report) for every known id of `kind`, in canonical key order, built one at a time."""
+    ids = sorted(source.ids(kind), key=_utf16_order)
+    if kind == "donor":
+        yield from _each_donor_trail(source, ids)
+        return
+    build = REPORTS[kind]
+    for business_id in ids:
+        yield business_id, build(source, business_id)
+
+
+def _each_donor_trail(source: ReportSource, donor_ids: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every donor trail from two queries over all donors, merged by donor as their rows stream in.
+
+    The rows come sorted by the store's own order of ids. For ASCII ids (all that commands
+    accept) it is the canonical order too; otherwise the rows are grouped in memory first.
+    """
+    donations: Iterator[tuple[str, Iterable[Sequence[Any]]]] = groupby(source.every_donor_donations(), itemgetter(0))
+    spending: Iterator[tuple[str, Iterable[Sequence[Any]]]] = groupby(source.every_donor_spending(), itemgetter(0))
+    if not all(donor_id.isascii() for donor_id in donor_ids):
+        by_donation = {donor_id: list(rows) for donor_id, rows in donations}
+        by_spending = {donor_id: list(rows) for donor_id, rows in spending}
+        donations = iter(sorted(by_donation.items(), key=lambda item: _utf16_order(item[0])))
+        spending = iter(sorted(by_spending.items(), key=lambda item: _utf16_order(item[0])))
+    given_rows, spent_rows = _Merged(donations), _Merged(spending)
+    for donor_id in donor_ids:
+        yield donor_id, donor_trail(donor_id, given_rows.of(donor_id), spent_rows.of(donor_id))
+
+
+class _Merged:
+    """Groups of rows keyed by donor, taken in donor order; a group of an unknown donor is passed over."""
+
+    def __init__(self, groups: Iterator[tuple[str, Iterable[Sequence[Any]]]]) -> None:
+        self.groups = groups
+        self.current = next(groups, None)
+
+    def of(self, donor_id: str) -> list[Sequence[Any]]:
+        wanted = _utf16_order(donor_id)
+        while self.current is not None and _utf16_order(self.current[0]) < wanted:
+            self.current = next(self.groups, None)
+        if self.current is None or self.current[0] != donor_id:
+            return []
+        rows = [row[1:] for row in self.current[1]]
+        self.current = next(self.groups, None)
+        return rows
 
 
 def all_reports(source: ReportSource) -> dict[str, dict[str, Any]]:
-    """Every report of every known id, sorted by kind and id: what a replay checksum covers.
+    """Every report of every known id, by kind and id: what a replay checksum covers.
 
     Donors are many, so their reports are built from two queries over all donors; each is
     the very report `donor_report` gives for that donor alone (a test compares them).
     """
-    reports = {
-        kind: {business_id: build(source, business_id) for business_id in sorted(source.ids(kind))}
-        for kind, build in REPORTS.items()
-        if kind != "donor"
-    }
-    donations, spending = _by_donor(source.every_donor_donations()), _by_donor(source.every_donor_spending())
-    reports["donor"] = {
-        donor_id: donor_report(_OneDonor(donations.get(donor_id, []), spending.get(donor_id, [])), donor_id)
-        for donor_id in sorted(source.ids("donor"))
-    }
-    return {kind: reports[kind] for kind in REPORTS}
+    return {kind: dict(each_report(source, kind)) for kind in REPORTS}

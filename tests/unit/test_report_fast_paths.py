@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import rfc8785
+
 from infra.bench.generator import commands
 from infra.database import SQLiteDatabase
 from infra.read_model import ReadModel
+from projections.checksum import canonical_reports, reports_checksum
 from projections.reports import END_OF_TIME, all_reports, donor_report
 from services.read_side import catch_up, rebuild
 from tests.ledger_fixtures import LedgerUnderTest
@@ -65,3 +70,39 @@ def test_donor_trails_built_in_bulk_equal_each_donor_trail() -> None:
     assert any(trail["donations"] and trail["donations"][0]["spent"] for trail in bulk.values())
     for donor_id, trail in bulk.items():
         assert trail == donor_report(books.read_model, donor_id)
+
+
+def test_the_streamed_checksum_hashes_exactly_the_canonical_json_of_all_reports() -> None:
+    books = LedgerUnderTest()
+    books.ledger.execute_batch(list(commands(0.0008, seed=14)))
+    catch_up(books.application, books.read_model)
+    whole = rfc8785.dumps(all_reports(books.read_model))
+    assert b"".join(canonical_reports(books.read_model)) == whole
+    assert reports_checksum(books.read_model) == "sha256:" + hashlib.sha256(whole).hexdigest()
+
+
+def test_ids_outside_ascii_are_streamed_in_canonical_order() -> None:
+    """Commands only accept ASCII ids; rows written by other means still hash in RFC 8785's key order.
+
+    U+FF01 sorts after U+1F600 by code point but before it by UTF-16 unit, which RFC 8785 uses.
+    """
+    books = LedgerUnderTest()
+    books.ledger.execute_batch(list(commands(0.0008, seed=15)))
+    catch_up(books.application, books.read_model)
+    project_id = books.read_model.ids("project")[0]
+    with books.read_model.database.transaction() as writer:
+        for number, donor_id in enumerate(["\uff01", "\U0001f600", "é", "zz-unknown"]):
+            if donor_id != "zz-unknown":
+                writer.execute(
+                    "INSERT INTO ft_donors (donor_id, display_name, anonymous) VALUES (:id, NULL, false)",
+                    {"id": donor_id},
+                )
+            writer.execute(
+                "INSERT INTO ft_donations (donation_id, sequence, project_id, donor_id, currency, amount_minor, "
+                "received_at) VALUES (:donation, :sequence, :project, :id, 'CNY', 100, 0)",
+                {"donation": f"odd-{number}", "sequence": 10**9 + number, "project": project_id, "id": donor_id},
+            )
+    reports = all_reports(books.read_model)
+    assert reports["donor"]["\U0001f600"]["donations"][0]["amount"] == "1.00"
+    assert "zz-unknown" not in reports["donor"]
+    assert b"".join(canonical_reports(books.read_model)) == rfc8785.dumps(reports)
