@@ -151,6 +151,8 @@ class ReadModel:
     def __init__(self, database: Database, projection: str = "reports") -> None:
         self.database = database
         self.projection = projection
+        # While rebuilding, the running totals are summed once at the end (create_tables), not per page.
+        self._rebuilding = False
 
     def create_tables(self) -> None:
         with self.database.transaction() as writer:
@@ -164,16 +166,21 @@ class ReadModel:
 
     @contextmanager
     def rebuilding(self) -> Iterator[None]:
-        """Load without the secondary indexes and build them once at the end: much cheaper than row by row.
+        """Load without the secondary indexes and the running totals, and build both once at the end.
 
-        If the process dies on the way, the next open builds them again (create_tables).
+        That is much cheaper than row by row. If the process dies on the way, the next open
+        builds them again (create_tables sums the totals of a read model that has none).
         """
         with self.database.transaction() as writer:
             for name in _SECONDARY_INDEXES:
                 writer.execute(f"DROP INDEX IF EXISTS {name}")
+            writer.execute("DELETE FROM ft_project_totals")
+            writer.execute("DELETE FROM ft_project_donors")
+        self._rebuilding = True
         try:
             yield
         finally:
+            self._rebuilding = False
             self.create_tables()
 
     def reset(self) -> None:
@@ -213,7 +220,8 @@ class ReadModel:
                 if kind in ("project_closed", "disbursement_approved", "disbursement_paid"):
                     self._flush(writer, by_kind)
             self._flush(writer, by_kind)
-            self._add_to_totals(writer, facts)
+            if not self._rebuilding:
+                self._add_to_totals(writer, facts)
             writer.execute(
                 "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
                 "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",
