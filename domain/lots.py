@@ -46,10 +46,25 @@ class Disbursement:
     returned_minor: int = 0
 
 
-def allocate_oldest_first(lot_order: list[Lot], first_unspent_position: int, amount_minor: int) -> list[Allocation]:
-    """Take from the lots in ledger order, each lot's unspent amount in turn."""
+def allocate_oldest_first(
+    lot_order: list[Lot], reopened: list[int], first_unspent_position: int, amount_minor: int
+) -> list[Allocation]:
+    """Take from the lots in ledger order, each lot's unspent amount in turn.
+
+    Lots before `first_unspent_position` are spent, except those a payee refund gave money
+    back to, whose positions are in `reopened` (perhaps with stale or repeated entries). Taking
+    from those first, in ledger order, and then from the position on, is ledger order itself.
+    """
     allocations: list[Allocation] = []
     remaining = amount_minor
+    for position in sorted(set(reopened)):
+        if remaining == 0:
+            break
+        lot = lot_order[position]
+        taken = min(lot.unspent_minor, remaining)
+        if taken > 0:
+            allocations.append([lot.donation_id, taken])
+            remaining -= taken
     position = first_unspent_position
     while remaining > 0:
         lot = lot_order[position]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 from uuid import UUID
 
@@ -9,7 +10,15 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
-from domain.lots import Allocation, Disbursement, Lot, allocate_oldest_first, check_invariant, give_back_last_first
+from domain.lots import (
+    Allocation,
+    Disbursement,
+    InvariantViolated,
+    Lot,
+    allocate_oldest_first,
+    check_invariant,
+    give_back_last_first,
+)
 from domain.money import format_amount
 
 
@@ -41,7 +50,10 @@ class Project(Aggregate):
         self.closed_at: str | None = None
         self.lots: dict[str, Lot] = {}
         self.lot_order: list[Lot] = []
+        # Lots before this position are spent, except those in `reopened`: a heap of the
+        # positions that payee refunds gave money back to (entries may be stale or repeated).
         self.first_unspent_position = 0
+        self.reopened: list[int] = []
         self.disbursements: dict[str, Disbursement] = {}
         self.donated_minor = 0
         self.refunded_to_donors_minor = 0
@@ -98,6 +110,10 @@ class Project(Aggregate):
         if found is None:
             raise DomainError("unknown_donation", f"no donation {donation_id!r} in project {self.project_id!r}")
         return found
+
+    def oldest_first(self, amount_minor: int) -> list[Allocation]:
+        """The lots a payout of this amount takes from, by the attribution rule (oldest money first)."""
+        return allocate_oldest_first(self.lot_order, self.reopened, self.first_unspent_position, amount_minor)
 
     # Commands.
 
@@ -209,7 +225,7 @@ class Project(Aggregate):
             currency=self.currency,
             paid_at=paid_at,
             bank_ref=bank_ref,
-            allocations=allocate_oldest_first(self.lot_order, self.first_unspent_position, disbursement.amount_minor),
+            allocations=self.oldest_first(disbursement.amount_minor),
         )
 
     def record_payee_refund(
@@ -360,13 +376,17 @@ class Project(Aggregate):
                 lot = lots[donation_id]
                 lot.unspent_minor -= taken
                 lot.spent_minor += taken
-                check_invariant(lot.unspent_minor >= 0, f"lot {donation_id} overspent")
+                if lot.unspent_minor < 0:  # (not check_invariant: its message would be formatted every time)
+                    raise InvariantViolated(f"lot {donation_id} overspent")
             order = aggregate.lot_order
             while (
                 aggregate.first_unspent_position < len(order)
                 and order[aggregate.first_unspent_position].unspent_minor == 0
             ):
                 aggregate.first_unspent_position += 1
+            reopened = aggregate.reopened
+            while reopened and order[reopened[0]].unspent_minor == 0:
+                heapq.heappop(reopened)
             aggregate.reserved_minor -= self.amount_minor
             aggregate.paid_out_minor += self.amount_minor
             aggregate.unspent_total_minor -= self.amount_minor
@@ -396,8 +416,10 @@ class Project(Aggregate):
                 lot.unspent_minor += given
                 lot.spent_minor -= given
                 net[donation_id] -= given
-                check_invariant(lot.spent_minor >= 0 and net[donation_id] >= 0, f"lot {donation_id} over-returned")
-                aggregate.first_unspent_position = min(aggregate.first_unspent_position, lot.position)
+                if lot.spent_minor < 0 or net[donation_id] < 0:
+                    raise InvariantViolated(f"lot {donation_id} over-returned")
+                if lot.position < aggregate.first_unspent_position:
+                    heapq.heappush(aggregate.reopened, lot.position)
             disbursement.allocations = [[donation_id, net[donation_id]] for donation_id, _ in disbursement.allocations]
             disbursement.returned_minor += self.amount_minor
             aggregate.returned_by_payees_minor += self.amount_minor

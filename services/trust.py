@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
-from domain.lots import allocate_oldest_first, give_back_last_first
+from domain.lots import give_back_last_first
 from domain.project import Project
 from projections import merkle
 from projections.checkpoint import Checkpoint, CheckpointError
@@ -165,7 +165,7 @@ def _check_attribution(
         project = projects.get(event.originator_id)
         kind = type(event).__name__
         if kind == "PayoutSent" and project is not None:
-            expected = allocate_oldest_first(project.lot_order, project.first_unspent_position, event.amount_minor)
+            expected = project.oldest_first(event.amount_minor)
             result.allocations += 1
             if expected != [list(item) for item in event.allocations]:
                 result.fail(sequence, f"payout {event.disbursement_id} allocations differ from oldest-first spending")

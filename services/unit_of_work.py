@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TypeVar
+from collections.abc import Iterable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -12,6 +13,17 @@ from eventsourcing.domain import Aggregate
 from services.limits import aggregate_cache_max
 
 AggregateT = TypeVar("AggregateT", bound=Aggregate)
+
+
+def mutate_each(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's projector, without its runtime protocol check of every event.
+
+    That check (an `isinstance` against a typing Protocol) was a third of the time it took to
+    load a large project from its events.
+    """
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 class UnitOfWork:
@@ -32,7 +44,7 @@ class UnitOfWork:
             return None
         if found is None:
             try:
-                found = self.application.repository.get(aggregate_id)
+                found = self.application.repository.get(aggregate_id, projector_func=mutate_each)
             except AggregateNotFoundError:
                 return None
             self._remember(found)

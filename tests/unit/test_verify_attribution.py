@@ -46,7 +46,8 @@ def test_a_payout_that_spent_the_newest_money_first_is_named() -> None:
     project: object = books.application.repository.get(aggregate_id("project", "P"))
     assert isinstance(project, Project)
     # Record a payout whose allocation breaks oldest-first spending, as a faulty writer might.
-    project._payout_sent(
+    project.trigger_event(
+        Project.PayoutSent,
         project_id="P",
         disbursement_id="DS1",
         payee_id="H1",
