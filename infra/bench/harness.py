@@ -97,6 +97,7 @@ def measure_store(name: str, url: str, commands_file: Path, commands: int, folde
         }
     )
     result.figures.update(report_latency(url))
+    result.figures["first command to the largest project, new process"] = first_command_cold(url, folder, env)
     plain_file = folder / "plain.jsonl"
     with commands_file.open() as source, plain_file.open("w") as target:
         for number, line in enumerate(source):
@@ -108,6 +109,38 @@ def measure_store(name: str, url: str, commands_file: Path, commands: int, folde
     result.rates["plain"] = min(commands, plain_commands_max) / plain.seconds
     result.figures["plain eventsourcing way (one save per command), commands/s"] = f"{result.rates['plain']:,.0f}"
     return result
+
+
+def first_command_cold(url: str, folder: Path, env: dict[str, str]) -> str:
+    """How long a new process takes to record one donation to the largest project, which it loads first."""
+    from infra.store import open_stores
+
+    stores = open_stores(url)
+    try:
+        database = stores.read_model.database
+        largest = database.query(
+            "SELECT t.project_id, t.donation_count, p.currency FROM ft_project_totals t "
+            "JOIN ft_projects p ON p.project_id = t.project_id ORDER BY t.donation_count DESC, t.project_id LIMIT 1"
+        )[0]
+        donor = database.query("SELECT donor_id FROM ft_donors ORDER BY donor_id LIMIT 1")[0]["donor_id"]
+    finally:
+        stores.close()
+    command = {
+        "type": "record_donation",
+        "donation_id": "BENCH-FIRST-COMMAND",
+        "donor_id": donor,
+        "project_id": largest["project_id"],
+        "amount": "1.00",
+        "currency": largest["currency"],
+        "channel": "online",
+        "received_at": "2030-01-01T00:00:00+08:00",
+    }
+    line = folder / "first-command.jsonl"
+    line.write_text(json.dumps(command) + "\n")
+    run = timed(FUNDTRAIL, "import", str(line), "--no-follow", env=env)
+    if json.loads(run.output)["applied"] != 1:
+        raise RuntimeError(f"the timed donation was not applied: {run.output}")
+    return f"{run.seconds:,.1f} s ({largest['donation_count']:,} donations in it)"
 
 
 def ratios(results: list[StoreFigures], peer_seconds: dict[str, float]) -> list[str]:

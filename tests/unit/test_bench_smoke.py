@@ -34,6 +34,7 @@ def test_a_tiny_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "donor trail p50 / p99 (services)",
         "project report p50 / p99 (HTTP API)",
         "plain eventsourcing way",
+        "first command to the largest project, new process",
         "HTTP load: requests, concurrency, errors",
         "HTTP load: command p50 / p99",
         "Kafka relay: events/s",
