@@ -24,6 +24,7 @@ from infra.limits import (
     sqlite_lock_timeout_seconds_max,
 )
 from infra.read_model import ReadModel
+from infra.snapshots import SnapshotTable
 from projections.ledger_log import log_facts
 from services.ledger import Ledger, LedgerApplication
 from services.limits import catch_up_page_max
@@ -131,7 +132,8 @@ def _stores(url: str, application: LedgerApplication, database: Database) -> Sto
     log = LedgerLogStore(database)
     log.create_tables()
     vault = DonorKeyVault(database)
-    return Stores(url, application, Ledger(application, existing_ids(database), vault), read_model, database, log)
+    ledger = Ledger(application, existing_ids(database), vault, SnapshotTable(database))
+    return Stores(url, application, ledger, read_model, database, log)
 
 
 def stored_notifications(database: Database, start: int, limit: int) -> list[Notification]:

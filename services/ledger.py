@@ -25,7 +25,7 @@ from services.limits import (
     store_retries_max,
 )
 from services.personal_data import PersonalDataVault
-from services.unit_of_work import UnitOfWork
+from services.unit_of_work import SnapshotStore, UnitOfWork
 
 log = structlog.get_logger()
 
@@ -102,11 +102,12 @@ class Ledger:
         application: Application[UUID],
         existing: ExistingIds | None = None,
         vault: PersonalDataVault | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self.application = application
         self.existing = existing
         self.vault = vault
-        self.work = UnitOfWork(application)
+        self.work = UnitOfWork(application, snapshots=snapshots)
         self.handlers = CommandHandlers(self.work, vault)
         # The last ledger position this process knows its cached aggregates include.
         self._known_position: int | None = None

@@ -9,6 +9,10 @@ import_batch_max: Final = 1000
 # Aggregates kept loaded between batches: a whole giving day's active projects and parties
 # fit, and the bound keeps a long import's memory flat.
 aggregate_cache_max: Final = 50_000
+# A project is snapshotted each time its version passes a multiple of this: loading it then
+# replays at most this many events. The largest generated project (540,000 events, 300,000
+# lots) makes snapshots of about 20 MB, so they are taken rarely.
+project_snapshot_interval: Final = 50_000
 
 # Stored events read from the log in one go while a read model catches up: one read-model
 # transaction each, so a replay commits (and syncs) once per this many events.

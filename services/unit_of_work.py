@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
+import orjson
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
-from services.limits import aggregate_cache_max
+from domain.project import Project
+from services.limits import aggregate_cache_max, project_snapshot_interval
+
+log = structlog.get_logger()
 
 AggregateT = TypeVar("AggregateT", bound=Aggregate)
 
@@ -26,12 +32,28 @@ def mutate_each(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+class SnapshotStore(Protocol):
+    """Where project snapshots are kept: the latest of each shape per project."""
+
+    def latest(self, aggregate_id: UUID, shape: int) -> tuple[int, str] | None: ...
+
+    def save(self, aggregate_id: UUID, shape: int, version: int, state: str) -> None: ...
+
+
 class UnitOfWork:
     """A bounded cache of loaded aggregates and the set of those with unsaved events."""
 
-    def __init__(self, application: Application[UUID], cache_max: int = aggregate_cache_max) -> None:
+    def __init__(
+        self,
+        application: Application[UUID],
+        cache_max: int = aggregate_cache_max,
+        snapshots: SnapshotStore | None = None,
+        snapshot_interval: int = project_snapshot_interval,
+    ) -> None:
         self.application = application
         self.cache_max = cache_max
+        self.snapshots = snapshots
+        self.snapshot_interval = snapshot_interval
         self._loaded: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._changed: dict[UUID, Aggregate] = {}
         # Ids known to have no events, as of the last freshness check (see Ledger).
@@ -43,9 +65,8 @@ class UnitOfWork:
         if found is None and aggregate_id in self._missing:
             return None
         if found is None:
-            try:
-                found = self.application.repository.get(aggregate_id, projector_func=mutate_each)
-            except AggregateNotFoundError:
+            found = self._load(kind, aggregate_id)
+            if found is None:
                 return None
             self._remember(found)
         else:
@@ -53,6 +74,59 @@ class UnitOfWork:
         if not isinstance(found, kind):
             return None
         return found
+
+    def _load(self, kind: type[Aggregate], aggregate_id: UUID) -> Aggregate | None:
+        if kind is Project and self.snapshots is not None:
+            found = self._from_snapshot(aggregate_id)
+            if found is not None:
+                return found
+        try:
+            loaded: Aggregate = self.application.repository.get(aggregate_id, projector_func=mutate_each)
+        except AggregateNotFoundError:
+            return None
+        return loaded
+
+    def _from_snapshot(self, aggregate_id: UUID) -> Project | None:
+        """The project from its latest snapshot and the events after it; None when there is none to use."""
+        assert self.snapshots is not None
+        latest = self.snapshots.latest(aggregate_id, Project.SNAPSHOT_SHAPE)
+        if latest is None:
+            return None
+        version, text = latest
+        try:
+            saved = orjson.loads(text)
+            project = object.__new__(Project)
+            project.__base_init__(aggregate_id, version, datetime.fromisoformat(saved["created_on"]))
+            project.modified_on = datetime.fromisoformat(saved["modified_on"])
+            project.restore_snapshot_state(saved["state"])
+        except (ValueError, KeyError, TypeError, AssertionError) as error:
+            log.warning("snapshot_unusable", version=version, error=type(error).__name__)
+            return None
+        loaded: Project = mutate_each(project, self.application.events.get(aggregate_id, gt=version))
+        return loaded
+
+    def _take_snapshots(self, saved: Sequence[tuple[Aggregate, int]]) -> None:
+        """Snapshot each project whose version passed a multiple of the interval in this commit.
+
+        After the commit, so a snapshot only ever holds recorded events; a failure to save one
+        is logged and costs nothing but a slower load later.
+        """
+        assert self.snapshots is not None
+        interval = self.snapshot_interval
+        for aggregate, before in saved:
+            if not isinstance(aggregate, Project) or before // interval == aggregate.version // interval:
+                continue
+            state = {
+                "created_on": aggregate.created_on.isoformat(),
+                "modified_on": aggregate.modified_on.isoformat(),
+                "state": aggregate.snapshot_state(),
+            }
+            try:
+                self.snapshots.save(
+                    aggregate.id, Project.SNAPSHOT_SHAPE, aggregate.version, orjson.dumps(state).decode()
+                )
+            except Exception as error:  # noqa: BLE001 - a snapshot is an optimisation; the events are recorded
+                log.warning("snapshot_not_saved", version=aggregate.version, error=type(error).__name__)
 
     def changed(self, aggregate: Aggregate) -> None:
         """Note that a command triggered events on this aggregate (new or loaded).
@@ -90,9 +164,12 @@ class UnitOfWork:
             return []
         # The events go straight to the event store: Application.save would first test each
         # aggregate against two runtime protocols, which costs more than recording the event.
-        events = [event for aggregate in self._changed.values() for event in aggregate.collect_events()]
+        collected = [(aggregate, aggregate.collect_events()) for aggregate in self._changed.values()]
+        events = [event for _, pending in collected for event in pending]
         recordings = self.application.events.put(events)
         self._changed.clear()
+        if self.snapshots is not None:
+            self._take_snapshots([(aggregate, aggregate.version - len(pending)) for aggregate, pending in collected])
         self._trim()
         return sorted(recording.notification.id for recording in recordings)
 

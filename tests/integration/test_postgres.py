@@ -78,3 +78,29 @@ def test_any_command_sequence_keeps_the_books_balanced_on_postgresql(
     finally:
         stores.close()
         drop_schema(schema)
+
+
+def test_project_snapshots_are_kept_and_used_on_postgresql(postgres_url: str) -> None:
+    from domain.identity import aggregate_id
+    from domain.project import Project
+    from services.unit_of_work import UnitOfWork
+
+    stores = open_stores(postgres_url)
+    try:
+        stores.ledger.work.snapshot_interval = 5
+        lines = (XIAOLIN / "commands.jsonl").read_text().splitlines()
+        for line in lines:
+            stores.ledger.execute(json.loads(line))
+        identity = aggregate_id("project", "P-XL")
+        assert stores.ledger.work.snapshots is not None
+        latest = stores.ledger.work.snapshots.latest(identity, Project.SNAPSHOT_SHAPE)
+        assert latest is not None and latest[0] >= 5
+        stores.ledger.work.snapshots.save(identity, Project.SNAPSHOT_SHAPE, latest[0] - 1, "older")
+        assert stores.ledger.work.snapshots.latest(identity, Project.SNAPSHOT_SHAPE) == latest
+        from_events = UnitOfWork(stores.application).get(Project, identity)
+        from_snapshot = UnitOfWork(stores.application, snapshots=stores.ledger.work.snapshots).get(Project, identity)
+        assert from_events is not None and from_snapshot is not None
+        assert from_snapshot.snapshot_state() == from_events.snapshot_state()
+        assert from_snapshot.version == from_events.version
+    finally:
+        stores.close()

@@ -1,0 +1,41 @@
+"""Project snapshots in a table of the ledger's database: the latest one of each shape per project.
+
+A snapshot is derived data: losing one only means loading that project from more events.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from infra.database import Database
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS ft_snapshots (aggregate_id TEXT NOT NULL, shape INTEGER NOT NULL, "
+    "version BIGINT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (aggregate_id, shape))"
+)
+
+
+class SnapshotTable:
+    """The SnapshotStore of services.unit_of_work."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        with database.transaction() as writer:
+            writer.execute(SCHEMA)
+
+    def latest(self, aggregate_id: UUID, shape: int) -> tuple[int, str] | None:
+        rows = self.database.query(
+            "SELECT version, state FROM ft_snapshots WHERE aggregate_id = :id AND shape = :shape",
+            {"id": str(aggregate_id), "shape": shape},
+        )
+        return (int(rows[0]["version"]), str(rows[0]["state"])) if rows else None
+
+    def save(self, aggregate_id: UUID, shape: int, version: int, state: str) -> None:
+        """Keep this snapshot unless one of a later version is already there (another writer's)."""
+        with self.database.transaction() as writer:
+            writer.execute(
+                "INSERT INTO ft_snapshots (aggregate_id, shape, version, state) VALUES (:id, :shape, :version, :state) "
+                "ON CONFLICT (aggregate_id, shape) DO UPDATE SET version = excluded.version, state = excluded.state "
+                "WHERE excluded.version > ft_snapshots.version",
+                {"id": str(aggregate_id), "shape": shape, "version": version, "state": state},
+            )
