@@ -4,7 +4,7 @@ from typing import Final
 
 # Commands applied in memory before one transaction saves them all: large enough that the
 # commit's fsync is shared by many commands, small enough that a crash re-sends little.
-import_batch_max: Final = 1000
+import_batch_max: Final = 4000
 
 # Aggregates kept loaded between batches: a whole giving day's active projects and parties
 # fit, and the bound keeps a long import's memory flat.
