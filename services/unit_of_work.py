@@ -162,16 +162,19 @@ class UnitOfWork:
         """Save every change in one transaction; returns the ledger positions of the events recorded."""
         if not self._changed:
             return []
-        # The events go straight to the event store: Application.save would first test each
-        # aggregate against two runtime protocols, which costs more than recording the event.
+        # The events go straight to the store: Application.save would first test each aggregate
+        # against two runtime protocols, which costs more than recording the event.
         collected = [(aggregate, aggregate.collect_events()) for aggregate in self._changed.values()]
         events = [event for _, pending in collected for event in pending]
-        recordings = self.application.events.put(events)
+        # The mapper and the recorder directly: EventStore.put would also build a Recording and a
+        # Notification object for every event, and only the positions are wanted here.
+        to_stored = self.application.mapper.to_stored_event
+        positions = self.application.recorder.insert_events([to_stored(event) for event in events])
         self._changed.clear()
         if self.snapshots is not None:
             self._take_snapshots([(aggregate, aggregate.version - len(pending)) for aggregate, pending in collected])
         self._trim()
-        return sorted(recording.notification.id for recording in recordings)
+        return sorted(positions or [])
 
     def discard(self) -> None:
         """Forget unsaved changes and everything loaded: the next get reads the store again."""
