@@ -16,6 +16,7 @@ from rich.progress import Progress
 
 from domain.errors import DomainError
 from infra import cli_bench, cli_kafka, cli_reconcile, cli_trust, cli_web, render
+from infra.checksum_parallel import reports_checksum_in_parallel
 from infra.cli_common import (
     EXIT_NOT_FOUND,
     EXIT_REJECTED,
@@ -170,7 +171,9 @@ def replay(
         with target.rebuilding():
             events = rebuild(stores.application, target, until_seq, select=stores.select_notifications)
         target.analyze()
-        checksum = reports_checksum(target)
+        checksum = (
+            reports_checksum(target) if until_seq is not None else reports_checksum_in_parallel(stores.url, target)
+        )
     finally:
         stores.close()
     log.info("replay_finished", events=events, checksum=checksum)
@@ -183,7 +186,8 @@ def checksum(store: StoreOption = None) -> None:
     stores = open_or_exit(store, "checksum")
     try:
         stores.catch_up()
-        print_json({"events": stores.read_model.tracked()[1], "checksum": reports_checksum(stores.read_model)})
+        checksum = reports_checksum_in_parallel(stores.url, stores.read_model)
+        print_json({"events": stores.read_model.tracked()[1], "checksum": checksum})
     finally:
         stores.close()
 

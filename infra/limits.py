@@ -53,6 +53,9 @@ follower_file_bytes_min: Final = 4 * 1024 * 1024
 # Events it applies per transaction: small, so that it holds SQLite's single write lock only
 # briefly between the import's own transactions.
 follower_page_max: Final = 1000
+# A checksum over at least this many donors has a second process encode half of their trails;
+# below it, that process's start-up (about a second) would cost more than it saves.
+parallel_checksum_donors_min: Final = 20_000
 # Rows fetched at a time by a streamed query (the checksum over every donor trail reads millions).
 stream_page_rows: Final = 5000
 # How often it looks for new events while the import is still deciding its next batch.

@@ -145,6 +145,18 @@ def _known_donors(writer: Writer, project_id: str, donor_ids: set[str]) -> set[s
     return known
 
 
+def _donor_range(column: str, first: str | None, until: str | None) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause for donor ids from `first` up to (not including) `until`, and its parameters."""
+    conditions, params = [], {}
+    if first is not None:
+        conditions.append(f"{column} >= :first")
+        params["first"] = first
+    if until is not None:
+        conditions.append(f"{column} < :until")
+        params["until"] = until
+    return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
 class ReadModel:
     """Writes facts with their tracking position in one transaction, and answers the report queries."""
 
@@ -414,25 +426,32 @@ class ReadModel:
             {"id": donor_id, "as_of": as_of},
         )
 
-    def every_donor_donations(self) -> Iterator[tuple[Any, ...]]:
-        """(donor_id, donation_id, project_id, currency, amount_minor) of every donation, by donor, streamed."""
+    def every_donor_donations(self, first: str | None = None, until: str | None = None) -> Iterator[tuple[Any, ...]]:
+        """(donor_id, donation_id, project_id, currency, amount_minor) of every donation, by donor, streamed.
+
+        `first` and `until` narrow it to donor ids from `first` up to (not including) `until`.
+        """
+        where, params = _donor_range("donor_id", first, until)
         return self.database.stream(
-            "SELECT donor_id, donation_id, project_id, currency, amount_minor FROM ft_donations "
-            "ORDER BY donor_id, sequence"
+            f"SELECT donor_id, donation_id, project_id, currency, amount_minor FROM ft_donations {where} "
+            "ORDER BY donor_id, sequence",
+            params,
         )
 
-    def every_donor_spending(self) -> Iterator[tuple[Any, ...]]:
+    def every_donor_spending(self, first: str | None = None, until: str | None = None) -> Iterator[tuple[Any, ...]]:
         """donor_spending of every donor, streamed by donor: (donor_id, donation_id, kind, disbursement_id,
         payee_id, amount_minor)."""
+        where, params = _donor_range("d.donor_id", first, until)
         return self.database.stream(
             "SELECT d.donor_id, m.donation_id, "
             "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END AS kind, "
             "m.disbursement_id, m.payee_id, "
             "SUM(CASE WHEN m.kind = 'payee_refund' THEN -m.amount_minor ELSE m.amount_minor END) AS amount_minor "
-            "FROM ft_movements m JOIN ft_donations d ON d.donation_id = m.donation_id "
+            f"FROM ft_movements m JOIN ft_donations d ON d.donation_id = m.donation_id {where} "
             "GROUP BY d.donor_id, m.donation_id, "
             "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END, "
-            "m.disbursement_id, m.payee_id ORDER BY d.donor_id, MIN(m.sequence)"
+            "m.disbursement_id, m.payee_id ORDER BY d.donor_id, MIN(m.sequence)",
+            params,
         )
 
     def donor_spending(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:

@@ -236,6 +236,17 @@ def _open_postgres(url: str) -> Stores:
     return stores
 
 
+def open_read_only(url: str) -> ReadModel:
+    """The read-model tables at `url` as they are: nothing is created, so a wrong URL finds no books."""
+    if url.startswith("sqlite:///"):
+        path = _sqlite_path(url)
+        if not Path(path).exists():
+            raise StoreUnavailable(f"no SQLite store at {redact(url)!r}")
+        return ReadModel(SQLiteDatabase(path))
+    database, _ = _postgres_database(url)
+    return ReadModel(database)
+
+
 def open_read_store(url: str) -> ReadModel:
     """Only the read-model tables at `url` (no event store): what a Kafka worker builds."""
     if url.startswith("sqlite:///"):

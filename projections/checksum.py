@@ -3,31 +3,39 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from projections.canonical import canonical_json
-from projections.reports import REPORTS, ReportSource, each_report
+from projections.reports import REPORTS, DonorRange, ReportSource, each_report
 
 
-def canonical_reports(source: ReportSource) -> Iterator[bytes]:
+def entries(source: ReportSource, kind: str, donors: DonorRange = (None, None)) -> Iterator[bytes]:
+    """`"id":report` in canonical JSON for each report of `kind`, in canonical key order."""
+    for business_id, report in each_report(source, kind, donors):
+        yield canonical_json(business_id) + b":" + canonical_json(report)
+
+
+def canonical_reports(source: ReportSource, donor_entries: Iterable[bytes] | None = None) -> Iterator[bytes]:
     """The canonical JSON of `all_reports(source)`, byte for byte, in pieces of one report each.
 
     The whole value at a million events is gigabytes of Python objects; its bytes, report by
     report, need memory for one report at a time. The kinds are ASCII, so sorted() is their
-    canonical order; each_report gives the ids in canonical order.
+    canonical order; each_report gives the ids in canonical order. `donor_entries`, when
+    given, are the donors' entries already encoded (by several processes, say).
     """
     yield b"{"
     for kind_number, kind in enumerate(sorted(REPORTS)):
         yield (b"," if kind_number else b"") + canonical_json(kind) + b":{"
-        for number, (business_id, report) in enumerate(each_report(source, kind)):
-            yield (b"," if number else b"") + canonical_json(business_id) + b":" + canonical_json(report)
+        pieces = donor_entries if kind == "donor" and donor_entries is not None else entries(source, kind)
+        for number, piece in enumerate(pieces):
+            yield (b"," if number else b"") + piece
         yield b"}"
     yield b"}"
 
 
-def reports_checksum(source: ReportSource) -> str:
+def reports_checksum(source: ReportSource, donor_entries: Iterable[bytes] | None = None) -> str:
     """`sha256:<hex>` over the canonical JSON of all projects, donors, payees and foundations, sorted by id."""
     digest = hashlib.sha256()
-    for piece in canonical_reports(source):
+    for piece in canonical_reports(source, donor_entries):
         digest.update(piece)
     return "sha256:" + digest.hexdigest()

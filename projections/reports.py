@@ -11,6 +11,9 @@ from typing import Any, Final, Protocol
 from domain.errors import DomainError
 from domain.money import format_amount
 
+# Donor ids from the first up to (not including) the second; None leaves that side open.
+DonorRange = tuple[str | None, str | None]
+
 # "No --as-of": a moment later than any the ledger can hold (year 2262 in microseconds).
 END_OF_TIME: Final = 2**63 - 1
 
@@ -44,9 +47,9 @@ class ReportSource(Protocol):
 
     def ids(self, kind: str) -> list[str]: ...
 
-    def every_donor_donations(self) -> Iterable[Sequence[Any]]: ...
+    def every_donor_donations(self, first: str | None = None, until: str | None = None) -> Iterable[Sequence[Any]]: ...
 
-    def every_donor_spending(self) -> Iterable[Sequence[Any]]: ...
+    def every_donor_spending(self, first: str | None = None, until: str | None = None) -> Iterable[Sequence[Any]]: ...
 
 
 def _unknown(kind: str, business_id: str) -> DomainError:
@@ -179,25 +182,43 @@ def _utf16_order(text: str) -> bytes:
     return text.encode("utf-16-be")
 
 
-def each_report(source: ReportSource, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(id, report) for every known id of `kind`, in canonical key order, built one at a time."""
+def each_report(
+    source: ReportSource, kind: str, donors: DonorRange = (None, None)
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, report) for every known id of `kind`, in canonical key order, built one at a time.
+
+    For donors, `donors` may narrow them to ids from its first up to (not including) its last.
+    """
     ids = sorted(source.ids(kind), key=_utf16_order)
     if kind == "donor":
-        yield from _each_donor_trail(source, ids)
+        first, until = donors
+        if first is not None or until is not None:
+            ids = [
+                donor_id
+                for donor_id in ids
+                if (first is None or donor_id >= first) and (until is None or donor_id < until)
+            ]
+        yield from _each_donor_trail(source, ids, donors)
         return
     build = REPORTS[kind]
     for business_id in ids:
         yield business_id, build(source, business_id)
 
 
-def _each_donor_trail(source: ReportSource, donor_ids: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _each_donor_trail(
+    source: ReportSource, donor_ids: list[str], donors: DonorRange
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every donor trail from two queries over all donors, merged by donor as their rows stream in.
 
     The rows come sorted by the store's own order of ids. For ASCII ids (all that commands
     accept) it is the canonical order too; otherwise the rows are grouped in memory first.
     """
-    donations: Iterator[tuple[str, Iterable[Sequence[Any]]]] = groupby(source.every_donor_donations(), itemgetter(0))
-    spending: Iterator[tuple[str, Iterable[Sequence[Any]]]] = groupby(source.every_donor_spending(), itemgetter(0))
+    donations: Iterator[tuple[str, Iterable[Sequence[Any]]]] = groupby(
+        source.every_donor_donations(*donors), itemgetter(0)
+    )
+    spending: Iterator[tuple[str, Iterable[Sequence[Any]]]] = groupby(
+        source.every_donor_spending(*donors), itemgetter(0)
+    )
     if not all(donor_id.isascii() for donor_id in donor_ids):
         by_donation = {donor_id: list(rows) for donor_id, rows in donations}
         by_spending = {donor_id: list(rows) for donor_id, rows in spending}

@@ -104,3 +104,18 @@ def test_project_snapshots_are_kept_and_used_on_postgresql(postgres_url: str) ->
         assert from_snapshot.version == from_events.version
     finally:
         stores.close()
+
+
+def test_the_checksum_on_two_processes_is_the_same_on_postgresql(postgres_url: str) -> None:
+    from infra.bench.generator import commands
+    from infra.checksum_parallel import reports_checksum_in_parallel
+    from projections.checksum import reports_checksum
+
+    stores = open_stores(postgres_url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0005, seed=42)))
+        stores.catch_up()
+        alone = reports_checksum(stores.read_model)
+        assert reports_checksum_in_parallel(postgres_url, stores.read_model, donors_min=0) == alone
+    finally:
+        stores.close()

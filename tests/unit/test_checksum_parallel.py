@@ -1,0 +1,34 @@
+"""The checksum with half the donor trails encoded by a second process equals the checksum of one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from infra.bench.generator import commands
+from infra.checksum_parallel import reports_checksum_in_parallel
+from infra.store import open_stores
+from projections.checksum import reports_checksum
+
+
+def test_two_processes_give_the_checksum_of_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0008, seed=41)))
+        stores.catch_up()
+        assert len(stores.read_model.ids("donor")) >= 10
+        alone = reports_checksum(stores.read_model)
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, donors_min=0) == alone
+        assert not [entry for entry in logs if entry["log_level"] == "warning"]
+
+        # A helper that sees other books (here: none) is not trusted; this process does its half.
+        other = f"sqlite:///{tmp_path / 'other.db'}"
+        open_stores(other).close()
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(other, stores.read_model, donors_min=0) == alone
+        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+    finally:
+        stores.close()
