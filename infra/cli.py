@@ -32,6 +32,7 @@ from infra.importer import ImportInterrupted, import_file
 from infra.limits import follower_file_bytes_min, projection_poll_seconds_max
 from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
+from infra.rebuild_parallel import rebuild_in_parallel
 from projections.checksum import reports_checksum
 from projections.facts import instant_micros
 from projections.reports import END_OF_TIME, REPORTS
@@ -169,7 +170,11 @@ def replay(
             target = ReadModel(SQLiteDatabase(":memory:"))
             target.create_tables()
         with target.rebuilding():
-            events = rebuild(stores.application, target, until_seq, select=stores.select_notifications)
+            events = (
+                rebuild_in_parallel(stores, target)
+                if until_seq is None
+                else rebuild(stores.application, target, until_seq, select=stores.select_notifications)
+            )
         target.analyze()
         checksum = (
             reports_checksum(target) if until_seq is not None else reports_checksum_in_parallel(stores.url, target)

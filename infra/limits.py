@@ -56,6 +56,11 @@ follower_page_max: Final = 1000
 # A checksum over at least this many donors has a second process encode half of their trails;
 # below it, that process's start-up (about a second) would cost more than it saves.
 parallel_checksum_donors_min: Final = 20_000
+# A replay of at least this many events reads them in a second process while this one writes;
+# below it, that process's start-up would cost more than it saves.
+parallel_replay_events_min: Final = 50_000
+# Pages of facts the reader may be ahead of the writer (each page is up to catch_up_page_max events).
+replay_pages_ahead_max: Final = 4
 # Rows fetched at a time by a streamed query (the checksum over every donor trail reads millions).
 stream_page_rows: Final = 5000
 # How often it looks for new events while the import is still deciding its next batch.

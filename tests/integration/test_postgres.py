@@ -119,3 +119,20 @@ def test_the_checksum_on_two_processes_is_the_same_on_postgresql(postgres_url: s
         assert reports_checksum_in_parallel(postgres_url, stores.read_model, donors_min=0) == alone
     finally:
         stores.close()
+
+
+def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_url: str) -> None:
+    from infra.bench.generator import commands
+    from infra.rebuild_parallel import rebuild_in_parallel
+    from projections.checksum import reports_checksum
+
+    stores = open_stores(postgres_url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0005, seed=52)))
+        stores.catch_up()
+        live = (stores.read_model.tracked(), reports_checksum(stores.read_model))
+        with stores.read_model.rebuilding():
+            rebuild_in_parallel(stores, stores.read_model, events_min=0)
+        assert (stores.read_model.tracked(), reports_checksum(stores.read_model)) == live
+    finally:
+        stores.close()
