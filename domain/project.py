@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import project_snapshot
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
 from domain.lots import (
@@ -68,93 +69,11 @@ class Project(Aggregate):
     SNAPSHOT_SHAPE = 1
 
     def snapshot_state(self) -> dict[str, Any]:
-        """Every attribute as JSON-ready values; each lot once (`lots` is rebuilt from `lot_order`)."""
-        return {
-            "project": [
-                self.project_id,
-                self.foundation_id,
-                self.partner_id,
-                self.name,
-                self.currency,
-                self.opened_at,
-                self.command_digest,
-                self.closed_at,
-            ],
-            "lots": [
-                [
-                    lot.donation_id,
-                    lot.donor_id,
-                    lot.amount_minor,
-                    lot.unspent_minor,
-                    lot.refunded_minor,
-                    lot.spent_minor,
-                ]
-                for lot in self.lot_order
-            ],
-            "first_unspent_position": self.first_unspent_position,
-            "reopened": list(self.reopened),
-            "disbursements": [
-                [
-                    item.disbursement_id,
-                    item.payee_id,
-                    item.amount_minor,
-                    item.requested_by,
-                    item.status,
-                    list(item.decision),
-                    None if item.payout is None else list(item.payout),
-                    item.allocations,
-                    item.returned_minor,
-                ]
-                for item in self.disbursements.values()
-            ],
-            "totals": [
-                self.donated_minor,
-                self.refunded_to_donors_minor,
-                self.paid_out_minor,
-                self.returned_by_payees_minor,
-                self.reserved_minor,
-                self.unspent_total_minor,
-            ],
-        }
+        return project_snapshot.snapshot_state(self)
 
     def restore_snapshot_state(self, state: dict[str, Any]) -> None:
-        """The inverse of snapshot_state, on a project that has only its id, version and times set."""
-        (
-            self.project_id,
-            self.foundation_id,
-            self.partner_id,
-            self.name,
-            self.currency,
-            self.opened_at,
-            self.command_digest,
-            self.closed_at,
-        ) = state["project"]
-        self.lot_order = [Lot(row[0], row[1], position, *row[2:]) for position, row in enumerate(state["lots"])]
-        self.lots = {lot.donation_id: lot for lot in self.lot_order}
-        self.first_unspent_position = state["first_unspent_position"]
-        self.reopened = list(state["reopened"])
-        self.disbursements = {}
-        for row in state["disbursements"]:
-            disbursement = Disbursement(
-                disbursement_id=row[0],
-                payee_id=row[1],
-                amount_minor=row[2],
-                requested_by=row[3],
-                status=row[4],
-                decision=tuple(row[5]),
-                payout=None if row[6] is None else (row[6][0], row[6][1]),
-                allocations=row[7],
-                returned_minor=row[8],
-            )
-            self.disbursements[disbursement.disbursement_id] = disbursement
-        (
-            self.donated_minor,
-            self.refunded_to_donors_minor,
-            self.paid_out_minor,
-            self.returned_by_payees_minor,
-            self.reserved_minor,
-            self.unspent_total_minor,
-        ) = state["totals"]
+        """The inverse of snapshot_state; the books are checked before the project is used."""
+        project_snapshot.restore_snapshot_state(self, state)
         self._check_books()
 
     # Derived figures of the contract's "Balances" section.
