@@ -107,9 +107,8 @@ class CommandHandlers:
 
     def _record_claim(self, kind: str, identifier: str, project: Project, digest: str) -> None:
         self.work.changed(project)
-        self.work.changed(
-            IdentifierClaim(kind=kind, identifier=identifier, project_id=project.project_id, command_digest=digest)
-        )
+        identity = aggregate_id(kind, identifier)
+        self.work.changed(IdentifierClaim.claim(identity, kind, identifier, project.project_id, digest))
 
     # Registrations.
 

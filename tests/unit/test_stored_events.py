@@ -2,8 +2,9 @@
 
 tests/fixtures/stored_events_before_explicit_classes.jsonl holds the events that the ledger
 stored for tests/fixtures/stored_events_commands.jsonl when the project's events were still
-declared with the library's @event decorator. They were since rewritten as explicit event
-classes (cheaper to trigger); these tests hold the two to the same stored form.
+declared with the library's @event decorator, as were identifier claims. Both were since
+rewritten as explicit event classes (cheaper to trigger); these tests hold the two to the
+same stored form.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.identity import aggregate_id
 from domain.project import Project
+from domain.registry import IdentifierClaim
 from projections.checksum import reports_checksum
 from services.read_side import catch_up
 from tests.ledger_fixtures import LedgerUnderTest
@@ -82,10 +84,15 @@ def test_old_events_load_into_the_same_aggregates_and_reports() -> None:
     assert isinstance(old, Project) and old.closed_at is not None
     assert old.disbursements["DS-REJ"].status == "rejected"
 
-    def state(project: Project) -> dict[str, Any]:
-        return {key: repr(value) for key, value in vars(project).items() if key not in ("_created_on", "_modified_on")}
+    def state(aggregate: object) -> dict[str, Any]:
+        return {key: repr(value) for key, value in vars(aggregate).items() if key not in ("_created_on", "_modified_on")}
 
     assert state(old) == state(new)
+    claim_id = aggregate_id("donation", "DN1")
+    old_claim = loaded.application.repository.get(claim_id)
+    new_claim = decided.application.repository.get(claim_id)
+    assert isinstance(old_claim, IdentifierClaim) and old_claim.project_id == "P-XL"
+    assert state(old_claim) == state(new_claim)
     catch_up(decided.application, decided.read_model)
     catch_up(loaded.application, loaded.read_model)
     assert reports_checksum(loaded.read_model) == reports_checksum(decided.read_model)
