@@ -6,7 +6,6 @@ from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.utils import get_topic
 
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
@@ -121,7 +120,7 @@ class IdentifierClaim(Registered):
         project_id: str
         command_digest: str
 
-        def mutate(self, aggregate: Any) -> IdentifierClaim:
+        def mutate(self, aggregate: Any) -> IdentifierClaim:  # type: ignore[override]  # the created aggregate
             claim = object.__new__(IdentifierClaim)
             claim.__base_init__(self.originator_id, self.originator_version, self.timestamp)
             claim.kind = self.kind
@@ -139,7 +138,7 @@ class IdentifierClaim(Registered):
     @classmethod
     def claim(cls, identity: UUID, kind: str, identifier: str, project_id: str, command_digest: str) -> IdentifierClaim:
         """A new claim with its pending event; `identity` is aggregate_id(kind, identifier)."""
-        created = cls.IdentifierClaimed(
+        created = cls.IdentifierClaimed(  # type: ignore[call-arg]  # the library makes event classes dataclasses
             originator_topic=_CLAIM_TOPIC,
             originator_id=identity,
             originator_version=cls.INITIAL_VERSION,
@@ -154,4 +153,5 @@ class IdentifierClaim(Registered):
         return claim
 
 
-_CLAIM_TOPIC: Final = get_topic(IdentifierClaim)
+# The library's topic of the class (eventsourcing.utils.get_topic, which the domain may not import).
+_CLAIM_TOPIC: Final = f"{IdentifierClaim.__module__}:{IdentifierClaim.__qualname__}"

@@ -16,10 +16,11 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from domain.identity import aggregate_id
 from domain.project import Project
-from domain.registry import IdentifierClaim
+from domain.registry import _CLAIM_TOPIC, IdentifierClaim
 from projections.checksum import reports_checksum
 from services.read_side import catch_up
 from tests.ledger_fixtures import LedgerUnderTest
@@ -85,13 +86,15 @@ def test_old_events_load_into_the_same_aggregates_and_reports() -> None:
     assert old.disbursements["DS-REJ"].status == "rejected"
 
     def state(aggregate: object) -> dict[str, Any]:
-        return {key: repr(value) for key, value in vars(aggregate).items() if key not in ("_created_on", "_modified_on")}
+        times = ("_created_on", "_modified_on")
+        return {key: repr(value) for key, value in vars(aggregate).items() if key not in times}
 
     assert state(old) == state(new)
     claim_id = aggregate_id("donation", "DN1")
     old_claim = loaded.application.repository.get(claim_id)
     new_claim = decided.application.repository.get(claim_id)
     assert isinstance(old_claim, IdentifierClaim) and old_claim.project_id == "P-XL"
+    assert _CLAIM_TOPIC == get_topic(IdentifierClaim)
     assert state(old_claim) == state(new_claim)
     catch_up(decided.application, decided.read_model)
     catch_up(loaded.application, loaded.read_model)
