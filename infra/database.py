@@ -39,6 +39,10 @@ class Writer(Protocol):
 
     def executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> None: ...
 
+    def executemany_values(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """executemany with positional `?` parameters and rows as tuples."""
+        ...
+
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
 
@@ -96,6 +100,9 @@ class _SQLiteWriter:
         self.connection.execute(sql, params or {})
 
     def executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+        self.connection.executemany(sql, rows)
+
+    def executemany_values(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         self.connection.executemany(sql, rows)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -190,6 +197,9 @@ class _PostgresWriter:
 
     def executemany(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
         self.cursor.executemany(_NAMED.sub(r"%(\1)s", sql), rows)
+
+    def executemany_values(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.cursor.executemany(sql.replace("?", "%s"), rows)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         self.cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
