@@ -8,7 +8,7 @@ Kafka, builds the same rows from the same events in the same order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Final
 
@@ -16,12 +16,12 @@ from typing import Any, Final
 Fact = tuple[str, dict[str, Any]]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 def instant_micros(iso_time: str) -> int:
     """Microseconds since the epoch (UTC) of an ISO 8601 time with an offset."""
-    delta = datetime.fromisoformat(iso_time) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (datetime.fromisoformat(iso_time) - _EPOCH) // _MICROSECOND
 
 
 def _foundation(event: Any, sequence: int) -> list[Fact]:

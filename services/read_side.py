@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Protocol
+from typing import Final, Protocol
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
@@ -45,10 +46,21 @@ def report_facts(application: Application[UUID]) -> FactsOf:
         if name in NO_FACTS:
             return []
         if plain and _first_version(notification.topic):
-            return facts_for_state(name, decode(notification.state), notification.id)
+            data = notification.state
+            # The only typed value our events hold is the library's own timestamp, which no
+            # fact reads: then plain JSON is the state. Anything else is fully decoded.
+            if data.count(_TYPED) == 1 and data.count(_TIMESTAMP) == 1:
+                state = orjson.loads(data)
+                if type(state.get("timestamp")) is dict:
+                    return facts_for_state(name, state, notification.id)
+            return facts_for_state(name, decode(data), notification.id)
         return facts_for(mapper.to_domain_event(notification), notification.id)
 
     return facts_of
+
+
+_TYPED: Final = b'"_type_"'
+_TIMESTAMP: Final = b'"timestamp":{"_type_"'
 
 
 @lru_cache(maxsize=256)
