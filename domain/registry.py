@@ -149,7 +149,7 @@ class IdentifierClaim(Registered):
             command_digest=command_digest,
         )
         claim = created.mutate(None)
-        claim._pending_events.append(created)
+        claim.pending_events.append(created)
         return claim
 
 
