@@ -179,8 +179,11 @@ def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:
                 f"id{number}": (identity.hex if sqlite else str(identity)) for number, identity in enumerate(chunk)
             }
             names = ", ".join(f":{name}" for name in params)
+            # Every aggregate's first event is version 1: one index lookup per id, where DISTINCT
+            # walked every event of each id (half a million for the largest project at full size).
             rows = database.query(
-                f"SELECT DISTINCT originator_id AS id FROM {table} WHERE originator_id IN ({names})", params
+                f"SELECT originator_id AS id FROM {table} WHERE originator_id IN ({names}) AND originator_version = 1",
+                params,
             )
             found |= {UUID(str(row["id"])) for row in rows}
         return found

@@ -16,6 +16,7 @@ from tests.integration.conftest import drop_schema, postgres_base
 from tests.ledger_fixtures import LedgerUnderTest
 from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
+from tests.unit.test_existing_ids import check_existing_ids
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
 
@@ -134,5 +135,13 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         with stores.read_model.rebuilding():
             rebuild_in_parallel(stores, stores.read_model, events_min=0)
         assert (stores.read_model.tracked(), reports_checksum(stores.read_model)) == live
+    finally:
+        stores.close()
+
+
+def test_existing_ids_on_postgresql(postgres_url: str) -> None:
+    stores = open_stores(postgres_url)
+    try:
+        check_existing_ids(stores)
     finally:
         stores.close()
