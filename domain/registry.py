@@ -121,12 +121,10 @@ class IdentifierClaim(Registered):
         command_digest: str
 
         def mutate(self, aggregate: Any) -> IdentifierClaim:  # type: ignore[override]  # the created aggregate
+            # What the library's mutate does, without its per-event keyword filtering.
             claim = object.__new__(IdentifierClaim)
             claim.__base_init__(self.originator_id, self.originator_version, self.timestamp)
-            claim.kind = self.kind
-            claim.identifier = self.identifier
-            claim.project_id = self.project_id
-            claim.command_digest = self.command_digest
+            IdentifierClaim.__init__(claim, self.kind, self.identifier, self.project_id, self.command_digest)
             return claim
 
     def __init__(self, kind: str, identifier: str, project_id: str, command_digest: str) -> None:
