@@ -112,3 +112,41 @@ def test_ids_outside_ascii_are_streamed_in_canonical_order() -> None:
     assert reports["donor"]["\U0001f600"]["donations"][0]["amount"] == "1.00"
     assert "zz-unknown" not in reports["donor"]
     assert b"".join(canonical_reports(books.read_model)) == rfc8785.dumps(reports)
+
+
+def check_donor_counts(read_model: ReadModel) -> None:
+    """A project's donor count, kept batch by batch past one chunk of ids, equals the distinct donors."""
+    from infra.limits import existence_query_ids_max
+
+    project = {
+        "project_id": "P-MANY",
+        "foundation_id": "F1",
+        "partner_id": "O1",
+        "name": "many donors",
+        "currency": "CNY",
+        "opened_at": 0,
+    }
+    sequence = iter(range(1, 10_000))
+
+    def donation(donor: int) -> tuple[str, dict[str, object]]:
+        number = next(sequence)
+        row = {"donation_id": f"DN{number:05d}", "sequence": number, "project_id": "P-MANY"}
+        return "donation", row | {"donor_id": f"D{donor:05d}", "currency": "CNY", "amount_minor": 100, "received_at": 1}
+
+    first = [donation(donor % (existence_query_ids_max * 2 + 7)) for donor in range(existence_query_ids_max * 3)]
+    read_model.write([("project", project), *first], position=1, events=1)
+    # The second batch: some donors seen in the first, some new, some twice within the batch.
+    again = range(existence_query_ids_max, existence_query_ids_max + 20)
+    second = [donation(donor) for donor in [*range(existence_query_ids_max, existence_query_ids_max * 3 + 50), *again]]
+    read_model.write(second, position=2, events=2)
+
+    distinct = {row["donor_id"] for _, row in first + second}
+    figures = read_model.project_figures("P-MANY", END_OF_TIME)
+    assert figures["donor_count"] == len(distinct) == existence_query_ids_max * 3 + 50
+    assert figures == read_model.summed_figures("P-MANY", END_OF_TIME, figures["reserved"])
+
+
+def test_donor_counts_past_one_chunk_of_ids() -> None:
+    read_model = ReadModel(SQLiteDatabase(":memory:"))
+    read_model.create_tables()
+    check_donor_counts(read_model)
