@@ -16,7 +16,7 @@ from tests.integration.conftest import drop_schema, postgres_base
 from tests.ledger_fixtures import LedgerUnderTest
 from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
-from tests.unit.test_existing_ids import check_existing_ids
+from tests.unit.test_existing_ids import check_behind, check_existing_ids
 from tests.unit.test_report_fast_paths import check_donor_counts
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
@@ -152,5 +152,13 @@ def test_donor_counts_past_one_chunk_of_ids_on_postgresql(postgres_url: str) -> 
     stores = open_stores(postgres_url)
     try:
         check_donor_counts(stores.read_model)
+    finally:
+        stores.close()
+
+
+def test_behind_on_postgresql(postgres_url: str) -> None:
+    stores = open_stores(postgres_url)
+    try:
+        check_behind(stores)
     finally:
         stores.close()

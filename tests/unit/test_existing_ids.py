@@ -1,4 +1,4 @@
-"""The batch existence query: which aggregate ids have events, however many events each has."""
+"""The batch existence query (which aggregate ids have events) and the one-query check for unapplied events."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from uuid import uuid4
 
 from domain.identity import aggregate_id
 from infra.store import Stores, existing_ids, open_stores
+from projections.reports import END_OF_TIME
 from tests.ledger_fixtures import LedgerUnderTest
 
 
@@ -26,5 +27,31 @@ def test_existing_ids_on_sqlite(tmp_path: Path) -> None:
     stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
         check_existing_ids(stores)
+    finally:
+        stores.close()
+
+
+def check_behind(stores: Stores) -> None:
+    """`behind` sees an event that the log or the reports have not applied, and nothing once both have."""
+    assert not stores.behind()  # an empty store
+    books = LedgerUnderTest(application=stores.application)
+    books.setup_project("P")
+    assert stores.behind()
+    stores.catch_up_log()
+    assert stores.behind(), "the reports have not applied the events yet"
+    assert stores.catch_up() > 0
+    assert not stores.behind()
+    assert stores.catch_up() == 0
+    assert books.donate("DN1", "1.00").status == "applied"
+    assert stores.behind()
+    assert stores.catch_up() == 2  # the donation and its identifier claim
+    assert not stores.behind()
+    assert stores.read_model.project_figures("P", END_OF_TIME)["donation_count"] == 1
+
+
+def test_behind_on_sqlite(tmp_path: Path) -> None:
+    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        check_behind(stores)
     finally:
         stores.close()
