@@ -43,5 +43,6 @@ def test_a_tiny_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
     ):
         assert f"| {figure}" in text
     assert "| - |" not in text
+    assert "(first pass p99 " in text
     assert "- SQLite: import is " in text and "x the plain eventsourcing way" in text
     assert "| HTTP load: requests, concurrency, errors | 40, 16, 0 |" in text
