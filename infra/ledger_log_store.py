@@ -47,11 +47,13 @@ class LedgerLogStore:
             if self.database.dialect == "postgresql":
                 writer.execute("LOCK TABLE ft_log_tracking IN SHARE ROW EXCLUSIVE MODE")
             current = writer.query("SELECT position FROM ft_log_tracking WHERE projection = 'log'")
-            if current and int(current[0]["position"]) >= position:
+            logged = int(current[0]["position"]) if current else 0
+            if logged >= position:
                 return
+            # Another catch-up may have logged the start of this page since it was read: only the rest is new.
             writer.executemany(
                 "INSERT INTO ft_ledger_log (sequence, position, leaf_hash) VALUES (:sequence, :position, :leaf_hash)",
-                rows["leaf"],
+                [leaf for leaf in rows["leaf"] if leaf["position"] > logged],
             )
             writer.execute(
                 "INSERT INTO ft_log_tracking (projection, position, events) VALUES ('log', :position, :events) "

@@ -17,6 +17,7 @@ from tests.ledger_fixtures import LedgerUnderTest
 from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
 from tests.unit.test_existing_ids import check_behind, check_existing_ids
+from tests.unit.test_log_overlap import check_overlapping_log_catch_ups
 from tests.unit.test_report_fast_paths import check_donor_counts
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
@@ -160,5 +161,13 @@ def test_behind_on_postgresql(postgres_url: str) -> None:
     stores = open_stores(postgres_url)
     try:
         check_behind(stores)
+    finally:
+        stores.close()
+
+
+def test_overlapping_log_catch_ups_on_postgresql(postgres_url: str) -> None:
+    stores = open_stores(postgres_url)
+    try:
+        check_overlapping_log_catch_ups(stores)
     finally:
         stores.close()
