@@ -16,7 +16,7 @@ from tests.cli import FUNDTRAIL, fundtrail, output_json
 from tests.ledger_fixtures import LedgerUnderTest
 from tests.scripts import OPERATIONS, build_commands
 
-COMMANDS = 3000
+COMMANDS = 10_000
 
 
 def large_import(path: Path) -> None:
