@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import Application
@@ -9,6 +10,7 @@ from eventsourcing.application import Application
 from infra.database import SQLiteDatabase
 from infra.donor_keys import DonorKeyVault
 from infra.read_model import ReadModel
+from infra.store import Stores, open_stores
 from projections import reports
 from services.ledger import Ledger, LedgerApplication, Outcome
 from services.read_side import catch_up
@@ -156,3 +158,12 @@ class LedgerUnderTest:
             self.pay(disbursement_id),
         ):
             assert outcome.status == "applied", outcome
+
+
+def on_store(url: str, check: Callable[[Stores], None]) -> None:
+    """Run `check` on the store that `url` names, opened for it and closed afterwards."""
+    stores = open_stores(url)
+    try:
+        check(stores)
+    finally:
+        stores.close()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.store import open_stores
+from infra.store import Stores, open_stores
 from tests.cli import fundtrail, output_json
 from tests.integration.conftest import drop_schema, postgres_base
-from tests.ledger_fixtures import LedgerUnderTest
+from tests.ledger_fixtures import LedgerUnderTest, on_store
 from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
 from tests.unit.test_existing_ids import check_behind, check_existing_ids
@@ -141,33 +143,14 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         stores.close()
 
 
-def test_existing_ids_on_postgresql(postgres_url: str) -> None:
-    stores = open_stores(postgres_url)
-    try:
-        check_existing_ids(stores)
-    finally:
-        stores.close()
-
-
-def test_donor_counts_past_one_chunk_of_ids_on_postgresql(postgres_url: str) -> None:
-    stores = open_stores(postgres_url)
-    try:
-        check_donor_counts(stores.read_model)
-    finally:
-        stores.close()
-
-
-def test_behind_on_postgresql(postgres_url: str) -> None:
-    stores = open_stores(postgres_url)
-    try:
-        check_behind(stores)
-    finally:
-        stores.close()
-
-
-def test_overlapping_log_catch_ups_on_postgresql(postgres_url: str) -> None:
-    stores = open_stores(postgres_url)
-    try:
-        check_overlapping_log_catch_ups(stores)
-    finally:
-        stores.close()
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param(check_existing_ids, id="existing-ids"),
+        pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-past-one-chunk"),
+        pytest.param(check_behind, id="behind"),
+        pytest.param(check_overlapping_log_catch_ups, id="overlapping-log-catch-ups"),
+    ],
+)
+def test_store_checks_shared_with_sqlite_on_postgresql(postgres_url: str, check: Callable[[Stores], None]) -> None:
+    on_store(postgres_url, check)

@@ -6,9 +6,9 @@ from pathlib import Path
 from uuid import uuid4
 
 from domain.identity import aggregate_id
-from infra.store import Stores, existing_ids, open_stores
+from infra.store import Stores, existing_ids
 from projections.reports import END_OF_TIME
-from tests.ledger_fixtures import LedgerUnderTest
+from tests.ledger_fixtures import LedgerUnderTest, on_store
 
 
 def check_existing_ids(stores: Stores) -> None:
@@ -24,11 +24,7 @@ def check_existing_ids(stores: Stores) -> None:
 
 
 def test_existing_ids_on_sqlite(tmp_path: Path) -> None:
-    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
-    try:
-        check_existing_ids(stores)
-    finally:
-        stores.close()
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_existing_ids)
 
 
 def check_behind(stores: Stores) -> None:
@@ -50,8 +46,4 @@ def check_behind(stores: Stores) -> None:
 
 
 def test_behind_on_sqlite(tmp_path: Path) -> None:
-    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
-    try:
-        check_behind(stores)
-    finally:
-        stores.close()
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_behind)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from infra.ledger_log_store import LedgerLogStore
-from infra.store import Stores, open_stores
+from infra.store import Stores
 from projections.facts import Fact
 from projections.ledger_log import log_facts
 from services.read_side import catch_up
-from tests.ledger_fixtures import LedgerUnderTest
+from tests.ledger_fixtures import LedgerUnderTest, on_store
 
 
 class _StaleReader:
@@ -58,8 +58,4 @@ def check_overlapping_log_catch_ups(stores: Stores) -> None:
 
 
 def test_overlapping_log_catch_ups_on_sqlite(tmp_path: Path) -> None:
-    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
-    try:
-        check_overlapping_log_catch_ups(stores)
-    finally:
-        stores.close()
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_overlapping_log_catch_ups)
