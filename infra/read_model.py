@@ -411,17 +411,20 @@ class ReadModel:
 
     def project_figures(self, project_id: str, as_of: int) -> dict[str, int]:
         params = {"id": project_id, "as_of": as_of}
-        reserved = self.database.query(
-            "SELECT COALESCE(SUM(amount_minor), 0) AS reserved FROM ft_disbursements "
-            "WHERE project_id = :id AND approved_at <= :as_of AND (paid_at IS NULL OR paid_at > :as_of)",
-            params,
-        )[0]
+        reserved_sql = (
+            "SELECT COALESCE(SUM(amount_minor), 0) FROM ft_disbursements "
+            "WHERE project_id = :id AND approved_at <= :as_of AND (paid_at IS NULL OR paid_at > :as_of)"
+        )
         if as_of == END_OF_TIME:
+            # Today's figures: the running totals and what is reserved, in one round trip.
             totals = self.database.query(
-                f"SELECT {', '.join(_TOTALS)} FROM ft_project_totals WHERE project_id = :id", params
+                f"SELECT {', '.join(_TOTALS)}, ({reserved_sql}) AS reserved FROM ft_project_totals "
+                "WHERE project_id = :id",
+                params,
             )
             if totals:
-                return {key: int(value) for key, value in totals[0].items()} | {"reserved": int(reserved["reserved"])}
+                return {key: int(value) for key, value in totals[0].items()}
+        reserved = self.database.query(f"SELECT ({reserved_sql}) AS reserved", params)[0]
         return self.summed_figures(project_id, as_of, int(reserved["reserved"]))
 
     def summed_figures(self, project_id: str, as_of: int, reserved_minor: int) -> dict[str, int]:
