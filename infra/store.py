@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
@@ -31,6 +32,8 @@ from services.limits import catch_up_page_max
 from services.read_side import catch_up
 
 DEFAULT_STORE = "sqlite:///fundtrail.db"
+# Each dialect's stored-events table and the column that holds an event's ledger position.
+EVENTS_TABLE: Final = {"sqlite": ("stored_events", "rowid"), "postgresql": ("fundtrail_events", "notification_id")}
 
 
 class StoreUnavailable(Exception):
@@ -74,12 +77,9 @@ class Stores:
 
         One query, where asking each of them costs two: every report served over HTTP asks this first.
         """
-        if self.database.dialect == "sqlite":
-            last = "SELECT MAX(rowid) FROM stored_events"
-        else:
-            last = "SELECT MAX(notification_id) FROM fundtrail_events"
+        table, position = EVENTS_TABLE[self.database.dialect]
         row = self.database.query(
-            f"SELECT COALESCE(({last}), 0) AS last, "
+            f"SELECT COALESCE((SELECT MAX({position}) FROM {table}), 0) AS last, "
             "COALESCE((SELECT position FROM ft_tracking WHERE projection = :projection), 0) AS reports, "
             "COALESCE((SELECT position FROM ft_log_tracking WHERE projection = 'log'), 0) AS logged",
             {"projection": self.read_model.projection},
@@ -187,7 +187,7 @@ def stored_notifications(database: Database, start: int, limit: int) -> list[Not
 def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:
     """Which of some aggregate ids have events: one query per few hundred ids, for a whole batch."""
     sqlite = database.dialect == "sqlite"
-    table = "stored_events" if sqlite else "fundtrail_events"
+    table, _ = EVENTS_TABLE[database.dialect]
 
     def existing(ids: set[UUID]) -> set[UUID]:
         found: set[UUID] = set()
