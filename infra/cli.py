@@ -33,11 +33,12 @@ from infra.limits import follower_file_bytes_min, projection_poll_seconds_max
 from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
 from infra.rebuild_parallel import rebuild_in_parallel
+from infra.rebuild_sql import rebuild_in_sql
 from projections.checksum import reports_checksum
 from projections.facts import instant_micros
 from projections.reports import END_OF_TIME, REPORTS
 from services.limits import import_batch_max
-from services.read_side import rebuild
+from services.read_side import catch_up, rebuild
 
 app = typer.Typer(
     help="Fundtrail: an event-sourced donation and grant ledger (管用分离: custody apart from use).",
@@ -170,11 +171,14 @@ def replay(
             target = ReadModel(SQLiteDatabase(":memory:"))
             target.create_tables()
         with target.rebuilding():
-            events = (
-                rebuild_in_parallel(stores, target)
-                if until_seq is None
-                else rebuild(stores.application, target, until_seq, select=stores.select_notifications)
-            )
+            if until_seq is not None:
+                events = rebuild(stores.application, target, until_seq, select=stores.select_notifications)
+            elif rebuild_in_sql(stores.application, target) is None:
+                events = rebuild_in_parallel(stores, target)
+            else:
+                # Whatever was stored after the rebuild's snapshot.
+                catch_up(stores.application, target, select=stores.select_notifications)
+                events = target.tracked()[1]
         target.analyze()
         checksum = (
             reports_checksum(target) if until_seq is not None else reports_checksum_in_parallel(stores.url, target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -77,6 +77,10 @@ class SQLiteDatabase:
                 yield from page
         finally:
             cursor.close()
+
+    def create_function(self, name: str, function: Callable[[Any], Any]) -> None:
+        """A deterministic Python function of one argument, callable from this connection's SQL."""
+        self.connection.create_function(name, 1, function, deterministic=True)
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:

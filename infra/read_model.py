@@ -136,6 +136,19 @@ def _values_of(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any
 
 
 _VALUES: Final = {kind: _values_of(columns) for kind, columns in _COLUMNS.items()}
+
+
+def insert_target(kind: str) -> tuple[str, tuple[str, ...]]:
+    """The table a kind of row is inserted into, and its columns in write order."""
+    table = re.match(r"INSERT INTO (\w+)", _WRITES[kind])
+    if table is None:
+        raise ValueError(f"{kind!r} rows update a table; they are not inserted")
+    return table.group(1), _COLUMNS[kind]
+
+
+def positional_write(kind: str) -> str:
+    """The write of a kind of row, with `?` parameters in the order of its columns."""
+    return _WRITES_BY_POSITION[kind]
 # Updates refer to rows written before them, so the rows pending when one comes are written first.
 _UPDATES: Final = frozenset(("project_closed", "disbursement_approved", "disbursement_paid"))
 
@@ -241,10 +254,14 @@ class ReadModel:
     def reset(self) -> None:
         """Empty every table and move the tracking position back to the start, in one transaction."""
         with self.database.transaction() as writer:
-            self._locked_position(writer)
-            for table in TABLES[1:]:
-                writer.execute(f"DELETE FROM {table}")
-            writer.execute("DELETE FROM ft_tracking WHERE projection = :projection", {"projection": self.projection})
+            self.empty(writer)
+
+    def empty(self, writer: Writer) -> None:
+        """reset(), inside the caller's transaction."""
+        self._locked_position(writer)
+        for table in TABLES[1:]:
+            writer.execute(f"DELETE FROM {table}")
+        writer.execute("DELETE FROM ft_tracking WHERE projection = :projection", {"projection": self.projection})
 
     def analyze(self) -> None:
         """Refresh PostgreSQL's statistics of the read-model tables (SQLite plans well without them)."""
@@ -277,7 +294,7 @@ class ReadModel:
             self._flush(writer, by_kind)
             if not self._rebuilding:
                 self._add_to_totals(writer, facts)
-            self._track(writer, position, events)
+            self.track(writer, position, events)
 
     def write_packed(self, segments: PackedFacts, position: int, events: int) -> None:
         """write(), for facts that pack_facts turned into tuples."""
@@ -299,9 +316,10 @@ class ReadModel:
                     for row in segment.get(kind, ())
                 ]
                 self._add_to_totals(writer, facts)
-            self._track(writer, position, events)
+            self.track(writer, position, events)
 
-    def _track(self, writer: Writer, position: int, events: int) -> None:
+    def track(self, writer: Writer, position: int, events: int) -> None:
+        """Move the tracking position to `position` (`events` in all), inside the caller's transaction."""
         writer.execute(
             "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
             "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",

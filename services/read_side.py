@@ -45,7 +45,7 @@ def report_facts(application: Application[UUID]) -> FactsOf:
         name = notification.topic.rpartition(".")[2]
         if name in NO_FACTS:
             return []
-        if plain and _first_version(notification.topic):
+        if plain and is_first_version(notification.topic):
             data = notification.state
             # The only typed value our events hold is the library's own timestamp, which no
             # fact reads: then plain JSON is the state. Anything else is fully decoded.
@@ -64,7 +64,7 @@ _TIMESTAMP: Final = b'"timestamp":{"_type_"'
 
 
 @lru_cache(maxsize=256)
-def _first_version(topic: str) -> bool:
+def is_first_version(topic: str) -> bool:
     """Whether events of this topic are stored as they are read (no upcasting between versions)."""
     return getattr(resolve_topic(topic), "class_version", 1) == 1
 

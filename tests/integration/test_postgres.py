@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,7 @@ from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
 from tests.unit.test_existing_ids import check_behind, check_existing_ids
 from tests.unit.test_log_overlap import check_overlapping_log_catch_ups
+from tests.unit.test_rebuild_sql import check_gaps_in_positions, check_same_rows_as_python, instants, stored_time
 from tests.unit.test_report_fast_paths import check_donor_counts
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
@@ -150,7 +152,21 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-past-one-chunk"),
         pytest.param(check_behind, id="behind"),
         pytest.param(check_overlapping_log_catch_ups, id="overlapping-log-catch-ups"),
+        pytest.param(check_same_rows_as_python, id="rebuild-in-sql"),
+        pytest.param(check_gaps_in_positions, id="rebuild-in-sql-across-a-gap"),
     ],
 )
 def test_store_checks_shared_with_sqlite_on_postgresql(postgres_url: str, check: Callable[[Stores], None]) -> None:
     on_store(postgres_url, check)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(moment=instants)
+def test_instants_in_postgresql_sql_are_those_of_instant_micros(postgres_server: str, moment: datetime) -> None:
+    from infra.rebuild_sql import _Dialect
+    from projections.facts import instant_micros
+
+    text = stored_time(moment)
+    with psycopg.connect(postgres_server) as connection:
+        ((micros,),) = connection.execute(f"SELECT {_Dialect('postgresql').micros('%(t)s::text')}", {"t": text})
+    assert micros == instant_micros(text)

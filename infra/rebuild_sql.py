@@ -1,0 +1,317 @@
+"""A full rebuild inside the database: each kind of read-model row inserted from the stored events by one statement.
+
+The reports' projection (projections/facts.py) turns events into rows in Python, one event at
+a time; that is how catch-ups, the import's follower and the Kafka workers apply new events.
+A full rebuild reads every event, and there the same rows come several times faster from SQL
+over the stored JSON (SQLite's JSON functions, PostgreSQL's jsonb): no row passes through
+Python. The statements below mirror facts.py field by field; tests hold the two ways to the
+same tables on both stores, for every kind of event.
+
+This way is taken only when the store holds nothing it does not know: every event class in
+it is one listed here (or one that adds no rows), at version 1 (no upcasting), and stored
+neither encrypted nor compressed. Otherwise `rebuild_in_sql` returns None and the caller
+rebuilds the Python way. Events stored after the rebuild's snapshot are left to the usual
+catch-up.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
+
+from domain.project import Project
+from domain.registry import IdentifierClaim
+from infra.database import SQLiteDatabase, Writer
+from infra.read_model import ReadModel, insert_target, positional_write
+from infra.store import EVENTS_TABLE
+from projections.facts import NO_FACTS, instant_micros
+from services.read_side import is_first_version
+
+log = structlog.get_logger()
+
+# A column's value, in the words of projections/facts.py: "text:F", "integer:F", "boolean:F"
+# and "micros:F" read the event's field F (a missing field is NULL, as getattr(event, F, None)
+# gives None); "sequence" is the event's position in the ledger (as in facts.py, which is
+# given the stored event's id);
+# "allocation:index", "allocation:donation" and "allocation:amount" read each [donation_id,
+# amount_minor] pair of the event's allocations, one row per pair; "null" and quoted
+# literals are themselves.
+Column = str
+
+
+def _movement(
+    name: str,
+    kind: str,
+    at: str,
+    allocation: tuple[Column, Column, Column] = ("allocation:index", "allocation:donation", "allocation:amount"),
+) -> tuple[str, tuple[Column, ...]]:
+    """A movement row of each allocation of an event: position, donation and amount from `allocation`."""
+    index, donation, amount = allocation
+    return (
+        name,
+        (
+            "sequence",
+            index,
+            "text:project_id",
+            f"'{kind}'",
+            donation,
+            "text:disbursement_id",
+            "text:payee_id",
+            "text:currency",
+            amount,
+            f"micros:{at}",
+        ),
+    )
+
+
+# Each kind of row: the events it comes from, and its columns in the order of infra/read_model.py's writes.
+SOURCES: Final[dict[str, list[tuple[str, tuple[Column, ...]]]]] = {
+    "foundation": [("FoundationRegistered", ("text:foundation_id", "text:name"))],
+    "partner": [("PartnerRegistered", ("text:partner_id", "text:name"))],
+    "payee": [("PayeeRegistered", ("text:payee_id", "text:name", "text:payee_kind"))],
+    "donor": [("DonorRegistered", ("text:donor_id", "null", "boolean:anonymous"))],
+    "project": [
+        (
+            "ProjectOpened",
+            (
+                "text:project_id",
+                "text:foundation_id",
+                "text:partner_id",
+                "text:name",
+                "text:currency",
+                "micros:opened_at",
+            ),
+        )
+    ],
+    "donation": [
+        (
+            "DonationReceived",
+            (
+                "text:donation_id",
+                "sequence",
+                "text:project_id",
+                "text:donor_id",
+                "text:currency",
+                "integer:amount_minor",
+                "micros:received_at",
+            ),
+        )
+    ],
+    "disbursement": [
+        (
+            "DisbursementRequested",
+            (
+                "text:disbursement_id",
+                "sequence",
+                "text:project_id",
+                "text:payee_id",
+                "text:currency",
+                "integer:amount_minor",
+            ),
+        )
+    ],
+    "movement": [
+        _movement("PayoutSent", "payout", "paid_at"),
+        _movement("PayeeRefundReceived", "payee_refund", "received_at"),
+        # A donor refund moves one donation's money: the event's own donation and amount.
+        _movement("DonationRefunded", "donor_refund", "refunded_at", ("0", "text:donation_id", "integer:amount_minor")),
+    ],
+    # Updates of rows inserted above: applied in ledger order, as a catch-up applies them.
+    "project_closed": [("ProjectClosed", ("micros:closed_at", "text:project_id"))],
+    "disbursement_approved": [("DisbursementApproved", ("micros:approved_at", "text:disbursement_id"))],
+    "disbursement_paid": [("PayoutSent", ("micros:paid_at", "sequence", "text:disbursement_id"))],
+}
+UPDATES: Final = ("project_closed", "disbursement_approved", "disbursement_paid")
+# Most events are donations and the identifier claims beside them. Donations are read by one
+# pass over the store and claims (which add no rows) not at all; the other events, a few per
+# cent, through a list of their positions made by one pass.
+SCANNED: Final = (get_topic(Project.DonationReceived), get_topic(IdentifierClaim.IdentifierClaimed))
+
+
+class _Dialect:
+    """How one database reads the stored events and a field of their JSON state `e.s`."""
+
+    def __init__(self, dialect: str) -> None:
+        self.name = dialect
+        self.table, self.position = EVENTS_TABLE[dialect]
+
+    def field(self, type_name: str, name: str) -> str:
+        if self.name == "sqlite":
+            value = f"json_extract(e.s, '$.{name}')"
+            return self.micros(value) if type_name == "micros" else value
+        value = f"(e.s ->> '{name}')"
+        casts = {"text": value, "integer": f"{value}::bigint", "boolean": f"{value}::boolean"}
+        return self.micros(value) if type_name == "micros" else casts[type_name]
+
+    def micros(self, value: str) -> str:
+        """projections.facts.instant_micros of an ISO 8601 time with an offset, in SQL."""
+        if self.name == "postgresql":
+            # isoformat() writes the local time (with microseconds when there are any), then
+            # the offset, which may have seconds and microseconds too: PostgreSQL's own
+            # timestamptz refuses those, so the offset is read by hand.
+            length = f"(CASE WHEN substr({value}, 20, 1) = '.' THEN 26 ELSE 19 END)"
+            local, offset = f"substr({value}, 1, {length})", f"substr({value}, {length} + 1)"
+            offset_micros = (
+                f"(substr({offset}, 2, 2)::bigint * 3600000000 + substr({offset}, 5, 2)::bigint * 60000000 "
+                f"+ COALESCE((NULLIF(substr({offset}, 8), '')::numeric * 1000000)::bigint, 0))"
+            )
+            return (
+                f"((extract(epoch FROM ({local})::timestamp) * 1000000)::bigint "
+                f"- CASE WHEN left({offset}, 1) = '-' THEN -1 ELSE 1 END * {offset_micros})"
+            )
+        # The two shapes isoformat() writes (without and with microseconds, an offset in hours
+        # and minutes) where SQLite reads them (it refuses offsets beyond 14 hours, say); any
+        # other goes to the Python function itself.
+        fast = (
+            f"CASE WHEN length({value}) = 25 THEN unixepoch({value}) * 1000000 "
+            f"WHEN length({value}) = 32 AND substr({value}, 20, 1) = '.' "
+            f"THEN unixepoch(substr({value}, 1, 19) || substr({value}, 27)) * 1000000 "
+            f"+ CAST(substr({value}, 21, 6) AS INTEGER) END"
+        )
+        return f"COALESCE({fast}, ft_instant_micros({value}))"
+
+    def json_field(self, name: str) -> str:
+        """A field as JSON (an array stays an array)."""
+        return f"json_extract(e.s, '$.{name}')" if self.name == "sqlite" else f"(e.s -> '{name}')"
+
+    def allocation(self, part: str) -> str:
+        if self.name == "sqlite":
+            parts = {
+                "index": "a.key",
+                "donation": "json_extract(a.value, '$[0]')",
+                "amount": "json_extract(a.value, '$[1]')",
+            }
+        else:
+            parts = {"index": "(a.number - 1)", "donation": "(a.value ->> 0)", "amount": "(a.value ->> 1)::bigint"}
+        return parts[part]
+
+    def allocations(self) -> str:
+        """Each [donation_id, amount_minor] pair of the event's allocations (`e.allocations`), as `a`."""
+        if self.name == "sqlite":
+            return "json_each(e.allocations) a"
+        return "LATERAL jsonb_array_elements(e.allocations) WITH ORDINALITY AS a(value, number)"
+
+    def events(self, scanned: bool) -> str:
+        """The events of topic :topic up to the snapshot's position: `sequence` and the state as JSON, `s`.
+
+        A scanned topic is read by one pass over the store; any other through the list of
+        positions (ft_rebuild_events) that one pass made for all of them.
+        """
+        table, position = self.table, f"{self.table}.{self.position}"
+        state = (
+            f"CAST({table}.state AS TEXT)" if self.name == "sqlite" else f"convert_from({table}.state, 'UTF8')::jsonb"
+        )
+        if scanned:
+            source, where = table, f"{table}.topic = :topic AND {position} <= :until"
+        else:
+            source, where = f"ft_rebuild_events r JOIN {table} ON {position} = r.position", "r.topic = :topic"
+        return f"SELECT {position} AS sequence, {state} AS s FROM {source} WHERE {where}"
+
+
+def _select(dialect: _Dialect, columns: tuple[Column, ...], events: str, ordered: bool = False) -> str:
+    """The SELECT that gives one topic's rows of one kind, columns in write order (named c0, c1, ...).
+
+    `ordered`: in ledger order (for updates; inserts need no order, since every id is unique).
+    """
+    values = []
+    for column in columns:
+        type_name, _, name = column.partition(":")
+        if column == "sequence":
+            values.append("e.sequence")
+        elif name and type_name != "allocation":
+            values.append(dialect.field(type_name, name))
+        else:
+            values.append(column)
+    if not any(column.startswith("allocation:") for column in columns):
+        return f"SELECT {_aliased(values)} FROM ({events}) e" + (" ORDER BY e.sequence" if ordered else "")
+    # One row per allocation: the event's own fields are read once per event (into a
+    # materialised table), not once per allocation from a state that holds thousands of them.
+    per_event = [value for value in values if not value.startswith("allocation:")]
+    allocations = dialect.json_field("allocations")
+    outer = [
+        dialect.allocation(value.partition(":")[2])
+        if value.startswith("allocation:")
+        else f"e.v{per_event.index(value)}"
+        for value in values
+    ]
+    inner = ", ".join(f"{value} AS v{number}" for number, value in enumerate(per_event))
+    return (
+        f"WITH e AS MATERIALIZED (SELECT {inner}, {allocations} AS allocations FROM ({events}) e) "
+        f"SELECT {_aliased(outer)} FROM e CROSS JOIN {dialect.allocations()}"
+    )
+
+
+def _aliased(values: list[str]) -> str:
+    return ", ".join(f"{value} AS c{number}" for number, value in enumerate(values))
+
+
+def _insert(kind: str, select: str) -> str:
+    table, columns = insert_target(kind)
+    # (WHERE true: SQLite's parser would take ON CONFLICT for a join's ON.)
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM ({select}) rows WHERE true ON CONFLICT DO NOTHING"
+
+
+def unknown_topics(topics: list[str], application: Application[UUID]) -> list[str]:
+    """The stored topics this module has no statements for (then the rebuild goes the Python way)."""
+    if application.mapper.cipher is not None or application.mapper.compressor is not None:
+        return topics
+    covered = {name for sources in SOURCES.values() for name, _ in sources} | NO_FACTS
+    return [topic for topic in topics if topic.rpartition(".")[2] not in covered or not is_first_version(topic)]
+
+
+def rebuild_in_sql(application: Application[UUID], target: ReadModel) -> int | None:
+    """Empty `target` and fill it from the events stored in its own database; None when this way does not apply."""
+    database = target.database
+    dialect = _Dialect(database.dialect)
+    if isinstance(database, SQLiteDatabase):
+        database.create_function("ft_instant_micros", instant_micros)
+    with database.transaction() as writer:
+        try:
+            return _rebuild(writer, dialect, application, target)
+        finally:
+            writer.execute("DROP TABLE IF EXISTS ft_rebuild_events")
+
+
+def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], target: ReadModel) -> int | None:
+    # The snapshot: every event up to `until` is committed (PostgreSQL's inserts take a table
+    # lock, so positions are given in commit order); later ones are left to a catch-up.
+    span = writer.query(f"SELECT MAX({dialect.position}) AS last, COUNT(*) AS events FROM {dialect.table}")[0]
+    events, until = int(span["events"]), int(span["last"] or 0)
+    listed = _list_events(writer, dialect, until)
+    unknown = unknown_topics([*listed, *SCANNED], application)
+    if unknown:
+        log.info("rebuild_in_sql_declined", topics=unknown[:5])
+        return None
+    target.empty(writer)
+    for kind, sources in SOURCES.items():
+        for name, columns in sources:
+            topics = [(topic, False) for topic in listed if topic.rpartition(".")[2] == name]
+            topics += [(topic, True) for topic in SCANNED if topic.rpartition(".")[2] == name]
+            for topic, scanned in topics:
+                select = _select(dialect, columns, dialect.events(scanned), ordered=kind in UPDATES)
+                params = {"topic": topic, "until": until}
+                if kind in UPDATES:
+                    # Few rows, and a later update of the same row wins: applied one by one, in order.
+                    rows = writer.query(select, params)
+                    writer.executemany_values(positional_write(kind), [tuple(row.values()) for row in rows])
+                else:
+                    writer.execute(_insert(kind, select), params)
+    target.track(writer, until, events)
+    return events
+
+
+def _list_events(writer: Writer, dialect: _Dialect, until: int) -> list[str]:
+    """List the position and topic of every event not of a scanned topic; returns the topics listed."""
+    writer.execute("DROP TABLE IF EXISTS ft_rebuild_events")
+    writer.execute("CREATE TEMP TABLE ft_rebuild_events (position BIGINT PRIMARY KEY, topic TEXT NOT NULL)")
+    excluded = ", ".join(f":scanned{number}" for number in range(len(SCANNED)))
+    writer.execute(
+        f"INSERT INTO ft_rebuild_events (position, topic) SELECT {dialect.position}, topic FROM {dialect.table} "
+        f"WHERE {dialect.position} <= :until AND topic NOT IN ({excluded})",
+        {"until": until} | {f"scanned{number}": topic for number, topic in enumerate(SCANNED)},
+    )
+    return sorted(row["topic"] for row in writer.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
