@@ -29,7 +29,12 @@ SCHEMA: Final = [
     """CREATE TABLE IF NOT EXISTS ft_donations (
         donation_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL, project_id TEXT NOT NULL, donor_id TEXT NOT NULL,
         currency TEXT NOT NULL, amount_minor BIGINT NOT NULL, received_at BIGINT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS ft_donations_by_donor ON ft_donations (donor_id, sequence)",
+    # A donor's donations in order, with every column a trail reads, so that donor trails and
+    # the checksum read the index alone instead of looking each row up in the table (at full
+    # size, all donors' donations in 0.7 s instead of 2.5 s). It replaced ft_donations_by_donor.
+    "DROP INDEX IF EXISTS ft_donations_by_donor",
+    "CREATE INDEX IF NOT EXISTS ft_donations_by_donor_covering ON ft_donations "
+    "(donor_id, sequence, donation_id, project_id, currency, amount_minor, received_at)",
     "CREATE INDEX IF NOT EXISTS ft_donations_by_project ON ft_donations (project_id, received_at)",
     """CREATE TABLE IF NOT EXISTS ft_disbursements (
         disbursement_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL, project_id TEXT NOT NULL, payee_id TEXT NOT NULL,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from typing import Any
 
 import rfc8785
 
@@ -150,3 +152,45 @@ def test_donor_counts_past_one_chunk_of_ids() -> None:
     read_model = ReadModel(SQLiteDatabase(":memory:"))
     read_model.create_tables()
     check_donor_counts(read_model)
+
+
+class _Recorder(SQLiteDatabase):
+    """An SQLite read model that keeps the SQL of every query and stream it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.statements: list[str] = []
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.statements.append(sql)
+        return super().query(sql, params)
+
+    def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        self.statements.append(sql)
+        return super().stream(sql, params)
+
+
+def test_donor_trails_read_donations_from_the_covering_index_alone() -> None:
+    database = _Recorder()
+    books = LedgerUnderTest(read_model=ReadModel(database))
+    # A read model from before the covering index: its old index goes when the tables are opened.
+    database.connection.execute("CREATE INDEX ft_donations_by_donor ON ft_donations (donor_id, sequence)")
+    books.read_model.create_tables()
+    books.ledger.execute_batch(list(commands(0.0003, seed=12)))
+    catch_up(books.application, books.read_model)
+    donor_id = books.read_model.ids("donor")[0]
+    database.statements.clear()
+    donor_report(books.read_model, donor_id)
+    list(books.read_model.every_donor_donations())
+    plans = [
+        " ".join(
+            str(row[3])
+            for row in database.connection.execute(f"EXPLAIN QUERY PLAN {sql}", {"id": donor_id, "as_of": 0})
+        )
+        for sql in database.statements
+        if "FROM ft_donations " in sql and "JOIN" not in sql
+    ]
+    assert len(plans) == 2
+    assert all("COVERING INDEX ft_donations_by_donor_covering" in plan for plan in plans), plans
+    indexes = {row[0] for row in database.connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ft_donations_by_donor" not in indexes
