@@ -279,8 +279,14 @@ class ReadModel:
     def empty(self, writer: Writer) -> None:
         """reset(), inside the caller's transaction."""
         self._locked_position(writer)
-        for table in TABLES[1:]:
-            writer.execute(f"DELETE FROM {table}")
+        if self.database.dialect == "postgresql":
+            # DELETE would leave every old row behind, dead, for the new rows to be written past
+            # until a vacuum (full-size replay: 14.8 s to load the rows after TRUNCATE, 18-22 s
+            # after DELETE). Readers wait for the transaction instead of seeing the old rows.
+            writer.execute(f"TRUNCATE {', '.join(TABLES[1:])}")
+        else:
+            for table in TABLES[1:]:
+                writer.execute(f"DELETE FROM {table}")
         writer.execute("DELETE FROM ft_tracking WHERE projection = :projection", {"projection": self.projection})
 
     def analyze(self) -> None:

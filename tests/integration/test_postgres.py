@@ -187,3 +187,28 @@ def test_ids_in_the_read_model_compare_as_bytes_on_postgresql(postgres_url: str)
     read_model = [column for column in columns if column["table_name"] in TABLES]
     assert {column["table_name"] for column in read_model} == set(TABLES) - {"ft_tracking"}
     assert {column["collation_name"] for column in read_model} == {"C"}
+
+
+def test_a_rebuild_on_postgresql_writes_into_emptied_tables_not_past_dead_rows(postgres_url: str) -> None:
+    """TRUNCATE gives each table new storage; DELETE would keep the old rows' pages until a vacuum."""
+    from infra.bench.generator import commands
+    from infra.rebuild_sql import rebuild_in_sql
+
+    stores = open_stores(postgres_url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0003, seed=54)))
+        stores.catch_up()
+
+        def storage() -> dict[str, int]:
+            return {
+                table: stores.database.query("SELECT pg_relation_filenode(:table) AS node", {"table": table})[0]["node"]
+                for table in ("ft_donations", "ft_movements")
+            }
+
+        before = storage()
+        with stores.read_model.rebuilding():
+            assert rebuild_in_sql(stores.application, stores.read_model)
+        after = storage()
+        assert all(after[table] != before[table] for table in before), (before, after)
+    finally:
+        stores.close()
