@@ -149,7 +149,9 @@ def verify(public_key: PublicKeyOption = None, key_path: KeyFileOption = None, s
     key = trusted_key(public_key, key_path)
     stores = open_or_exit(store, "verify")
     try:
-        result = verify_history(stores.application, stores.log, lambda note: open_note(note, key))
+        result = verify_history(
+            stores.application, stores.log, lambda note: open_note(note, key), select=stores.select_notifications
+        )
     finally:
         stores.close()
     problem = result.first_problem

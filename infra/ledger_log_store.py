@@ -68,6 +68,10 @@ class LedgerLogStore:
         """Every logged leaf in sequence order: sequence, the event's store position, leaf hash (hex)."""
         return self.database.query("SELECT sequence, position, leaf_hash FROM ft_ledger_log ORDER BY sequence")
 
+    def leaf_hashes(self) -> list[str]:
+        """The logged leaf hashes (hex) in sequence order."""
+        return [row[0] for row in self.database.tuples("SELECT leaf_hash FROM ft_ledger_log ORDER BY sequence")]
+
     def add_checkpoint(self, tree_size: int, note: str) -> None:
         with self.database.transaction() as writer:
             writer.execute(

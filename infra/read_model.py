@@ -61,7 +61,6 @@ SCHEMA: Final = [
 ]
 
 
-
 def _in_dialect(statement: str, dialect: str) -> str:
     """A schema statement as `dialect` runs it: on PostgreSQL, ids compare as bytes (COLLATE "C").
 
@@ -169,6 +168,8 @@ def insert_target(kind: str) -> tuple[str, tuple[str, ...]]:
 def positional_write(kind: str) -> str:
     """The write of a kind of row, with `?` parameters in the order of its columns."""
     return _WRITES_BY_POSITION[kind]
+
+
 # Updates refer to rows written before them, so the rows pending when one comes are written first.
 _UPDATES: Final = frozenset(("project_closed", "disbursement_approved", "disbursement_paid"))
 

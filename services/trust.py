@@ -16,6 +16,7 @@ from projections import merkle
 from projections.checkpoint import Checkpoint, CheckpointError
 from projections.ledger_log import MalformedEvent, hashed_leaf, leaf_object
 from services.limits import catch_up_page_max
+from services.read_side import SelectNotifications
 
 
 class Signer(Protocol):
@@ -31,6 +32,10 @@ class NoteOpener(Protocol):
 class LogStore(Protocol):
     def leaves(self) -> list[dict[str, Any]]: ...
 
+    def leaf_hashes(self) -> list[str]:
+        """The logged leaf hashes (hex) in sequence order: what verify compares, without the rest of each row."""
+        ...
+
     def add_checkpoint(self, tree_size: int, note: str) -> None: ...
 
     def checkpoints(self) -> list[dict[str, Any]]: ...
@@ -40,11 +45,17 @@ class TrustError(Exception):
     """A receipt or checkpoint that cannot be made; the message says what to do."""
 
 
-def stored_events(application: Application[UUID]) -> Iterator[tuple[int, Notification]]:
-    """Every stored event with its gapless ledger sequence (1, 2, 3...) in commit order."""
+def stored_events(
+    application: Application[UUID], select: SelectNotifications | None = None
+) -> Iterator[tuple[int, Notification]]:
+    """Every stored event with its gapless ledger sequence (1, 2, 3...) in commit order.
+
+    `select` reads a page of stored events (the library's recorder when not given).
+    """
+    read = select or (lambda start, limit: application.recorder.select_notifications(start=start, limit=limit))
     sequence, start = 0, 1
     while True:
-        page = application.recorder.select_notifications(start=start, limit=catch_up_page_max)
+        page = read(start, catch_up_page_max)
         for notification in page:
             sequence += 1
             yield sequence, notification
@@ -127,13 +138,18 @@ class Verification:
         return min(self.ranges) if self.ranges else None
 
 
-def verify_history(application: Application[UUID], log: LogStore, open_note: NoteOpener) -> Verification:
+def verify_history(
+    application: Application[UUID],
+    log: LogStore,
+    open_note: NoteOpener,
+    select: SelectNotifications | None = None,
+) -> Verification:
     """Recompute every leaf and the tree, check every checkpoint and every stored allocation."""
     result = Verification()
-    logged = log.leaves()
+    logged = log.leaf_hashes()
     recomputed: list[bytes] = []
     projects: dict[UUID, Project] = {}
-    for sequence, notification in stored_events(application):
+    for sequence, notification in stored_events(application, select):
         result.events = sequence
         try:
             hashed = hashed_leaf(leaf_object(sequence, notification))
@@ -141,7 +157,7 @@ def verify_history(application: Application[UUID], log: LogStore, open_note: Not
             result.fail(sequence, str(error))
             hashed = b""
         recomputed.append(hashed)
-        if sequence <= len(logged) and logged[sequence - 1]["leaf_hash"] != hashed.hex():
+        if sequence <= len(logged) and logged[sequence - 1] != hashed.hex():
             result.fail(sequence, "the stored event differs from the one logged (modified, inserted or reordered)")
         _check_attribution(application, notification, sequence, projects, result)
     if result.events < len(logged):

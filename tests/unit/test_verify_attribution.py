@@ -16,6 +16,9 @@ class EmptyLog:
     def leaves(self) -> list[dict[str, Any]]:
         return []
 
+    def leaf_hashes(self) -> list[str]:
+        return []
+
     def add_checkpoint(self, tree_size: int, note: str) -> None:
         raise AssertionError("verify never writes")
 
