@@ -1,10 +1,15 @@
-"""The reports' checksum on both cores: a second process encodes the second half of the donor trails.
+"""The reports' checksum on both cores: a second process encodes part of the donor trails.
 
 Donor trails are most of a checksum's work at scale. The canonical JSON is hashed in one
 order, so the second process writes its entries to a file (canonical JSON never holds a raw
-newline, so one entry a line), and this process hashes them after its own half. The second
+newline, so one entry a line), and this process hashes them after its own part. The second
 process first checks that it sees the same read model (the same tracking position); if it
-does not, or fails, this process encodes that half itself.
+does not, or fails, or the read model moved on while it worked, this process encodes that
+part itself.
+
+A replay starts the helper as soon as the rows are in place, before the secondary indexes and
+running totals are built (donor trails need neither), and gives it the larger share of the
+donors, since this process still has the indexes to build.
 """
 
 from __future__ import annotations
@@ -25,38 +30,65 @@ from projections.checksum import entries, reports_checksum
 log = structlog.get_logger()
 
 
-def reports_checksum_in_parallel(url: str, source: ReadModel, donors_min: int = parallel_checksum_donors_min) -> str:
-    """reports_checksum(source), with the second half of the donors encoded by a process reading `url`."""
+class ChecksumHelper:
+    """A second process encoding the donor entries from `first` on, for the books at `tracked`."""
+
+    def __init__(self, url: str, tracked: tuple[int, int], first: str) -> None:
+        self.tracked, self.first = tracked, first
+        self.folder = tempfile.TemporaryDirectory(prefix="fundtrail-checksum-")
+        self.path = Path(self.folder.name) / "donors"
+        context = multiprocessing.get_context("spawn")
+        self.child: BaseProcess = context.Process(
+            target=write_entries, args=(url, tracked, first, str(self.path)), name="fundtrail-checksum"
+        )
+        self.child.start()
+
+    def entries(self, source: ReadModel) -> Iterator[bytes]:
+        """The helper's entries once it is done; this process's own when the helper's cannot be used."""
+        self.child.join()
+        if self.child.exitcode != 0 or source.tracked() != self.tracked:
+            log.warning("checksum_helper_failed", exitcode=self.child.exitcode)
+            yield from entries(source, "donor", (self.first, None))
+            return
+        with self.path.open("rb") as lines:
+            for line in lines:
+                yield line.rstrip(b"\n")
+
+    def close(self) -> None:
+        if self.child.is_alive():
+            self.child.terminate()
+        self.child.join()
+        self.folder.cleanup()
+
+
+def start_helper(
+    url: str, source: ReadModel, share: float = 0.5, donors_min: int = parallel_checksum_donors_min
+) -> ChecksumHelper | None:
+    """A helper for the last `share` of the donors; None when they are too few to be worth a process."""
     donor_ids = sorted(source.ids("donor"))
     if len(donor_ids) < max(donors_min, 2) or not all(donor_id.isascii() for donor_id in donor_ids):
+        return None
+    first = donor_ids[min(len(donor_ids) - 1, max(1, round(len(donor_ids) * (1 - share))))]
+    return ChecksumHelper(url, source.tracked(), first)
+
+
+def reports_checksum_in_parallel(
+    url: str,
+    source: ReadModel,
+    donors_min: int = parallel_checksum_donors_min,
+    helper: ChecksumHelper | None = None,
+) -> str:
+    """reports_checksum(source), with a share of the donors encoded by a process reading `url`.
+
+    `helper`, when given, was started earlier (start_helper); otherwise one is started here for half of them.
+    """
+    helper = helper or start_helper(url, source, donors_min=donors_min)
+    if helper is None:
         return reports_checksum(source)
-    middle = donor_ids[len(donor_ids) // 2]
-    with tempfile.TemporaryDirectory(prefix="fundtrail-checksum-") as folder:
-        path = Path(folder) / "donors"
-        context = multiprocessing.get_context("spawn")
-        child = context.Process(
-            target=write_entries, args=(url, source.tracked(), middle, str(path)), name="fundtrail-checksum"
-        )
-        child.start()
-        try:
-            return reports_checksum(
-                source, chain(entries(source, "donor", (None, middle)), _entries_of(child, path, source, middle))
-            )
-        finally:
-            if child.is_alive():
-                child.terminate()
-            child.join()
-
-
-def _entries_of(child: BaseProcess, path: Path, source: ReadModel, first: str) -> Iterator[bytes]:
-    child.join()
-    if child.exitcode != 0:
-        log.warning("checksum_helper_failed", exitcode=child.exitcode)
-        yield from entries(source, "donor", (first, None))
-        return
-    with path.open("rb") as lines:
-        for line in lines:
-            yield line.rstrip(b"\n")
+    try:
+        return reports_checksum(source, chain(entries(source, "donor", (None, helper.first)), helper.entries(source)))
+    finally:
+        helper.close()
 
 
 def write_entries(url: str, tracked: tuple[int, int], first: str, path: str) -> None:

@@ -16,7 +16,7 @@ from rich.progress import Progress
 
 from domain.errors import DomainError
 from infra import cli_bench, cli_kafka, cli_reconcile, cli_trust, cli_web, render
-from infra.checksum_parallel import reports_checksum_in_parallel
+from infra.checksum_parallel import ChecksumHelper, reports_checksum_in_parallel, start_helper
 from infra.cli_common import (
     EXIT_NOT_FOUND,
     EXIT_REJECTED,
@@ -29,7 +29,7 @@ from infra.cli_common import (
 from infra.database import SQLiteDatabase
 from infra.follower import following
 from infra.importer import ImportInterrupted, import_file
-from infra.limits import follower_file_bytes_min, projection_poll_seconds_max
+from infra.limits import follower_file_bytes_min, projection_poll_seconds_max, replay_checksum_helper_share
 from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
 from infra.rebuild_parallel import rebuild_in_parallel
@@ -164,6 +164,7 @@ def replay(
     With --until-seq the books are rebuilt aside, in memory, and the live read model is left as it is.
     """
     stores = open_or_exit(store, "replay")
+    helper: ChecksumHelper | None = None
     try:
         if until_seq is None:
             target = stores.read_model
@@ -179,11 +180,17 @@ def replay(
                 # Whatever was stored after the rebuild's snapshot.
                 catch_up(stores.application, target, select=stores.select_notifications)
                 events = target.tracked()[1]
+                # Donor trails need no secondary index: their helper starts while this process builds them.
+                helper = start_helper(stores.url, target, share=replay_checksum_helper_share)
         target.analyze()
         checksum = (
-            reports_checksum(target) if until_seq is not None else reports_checksum_in_parallel(stores.url, target)
+            reports_checksum(target)
+            if until_seq is not None
+            else reports_checksum_in_parallel(stores.url, target, helper=helper)
         )
     finally:
+        if helper is not None:
+            helper.close()
         stores.close()
     log.info("replay_finished", events=events, checksum=checksum)
     print_json({"events": events, "checksum": checksum})

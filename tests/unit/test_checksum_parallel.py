@@ -7,7 +7,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from infra.bench.generator import commands
-from infra.checksum_parallel import reports_checksum_in_parallel
+from infra.checksum_parallel import reports_checksum_in_parallel, start_helper
 from infra.store import open_stores
 from projections.checksum import reports_checksum
 
@@ -29,6 +29,41 @@ def test_two_processes_give_the_checksum_of_one(tmp_path: Path) -> None:
         open_stores(other).close()
         with capture_logs() as logs:
             assert reports_checksum_in_parallel(other, stores.read_model, donors_min=0) == alone
+        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+    finally:
+        stores.close()
+
+
+def test_a_helper_started_early_is_used_only_for_the_books_it_started_on(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stream = list(commands(0.0008, seed=42))
+        stores.ledger.execute_batch(stream[: len(stream) // 2])
+        stores.catch_up()
+
+        # As a replay starts it: most of the donors, before the secondary indexes exist.
+        with stores.read_model.rebuilding():
+            helper = start_helper(url, stores.read_model, share=0.65, donors_min=0)
+            assert helper is not None
+        assert helper.first > min(stores.read_model.ids("donor"))
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
+                stores.read_model
+            )
+        assert not [entry for entry in logs if entry["log_level"] == "warning"]
+
+        # Books that moved on after it had written its entries: they are not used.
+        helper = start_helper(url, stores.read_model, share=0.65, donors_min=0)
+        assert helper is not None
+        helper.child.join()
+        assert helper.child.exitcode == 0
+        stores.ledger.execute_batch(stream[len(stream) // 2 :])
+        stores.catch_up()
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
+                stores.read_model
+            )
         assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
     finally:
         stores.close()
