@@ -14,9 +14,10 @@ import typer
 from domain.money import format_amount
 from infra.cli_common import EXIT_USAGE, StoreOption, fail, open_or_exit, print_json
 from infra.signing import NoteError, SignerKey, VerifierKey, open_note, read_private_key, write_private_key
+from infra.verify_parallel import verify_in_parallel
 from projections.journal import journal
 from projections.ledger_log import MalformedEvent, leaf_object
-from services.trust import TrustError, check_receipt, donation_receipt, sign_checkpoint, stored_events, verify_history
+from services.trust import TrustError, check_receipt, donation_receipt, sign_checkpoint, stored_events
 
 log = structlog.get_logger()
 DEFAULT_KEY_FILE = "fundtrail-signing.key"
@@ -149,9 +150,7 @@ def verify(public_key: PublicKeyOption = None, key_path: KeyFileOption = None, s
     key = trusted_key(public_key, key_path)
     stores = open_or_exit(store, "verify")
     try:
-        result = verify_history(
-            stores.application, stores.log, lambda note: open_note(note, key), select=stores.select_notifications
-        )
+        result = verify_in_parallel(stores, lambda note: open_note(note, key))
     finally:
         stores.close()
     problem = result.first_problem

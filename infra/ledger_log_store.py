@@ -72,6 +72,9 @@ class LedgerLogStore:
         """The logged leaf hashes (hex) in sequence order."""
         return [row[0] for row in self.database.tuples("SELECT leaf_hash FROM ft_ledger_log ORDER BY sequence")]
 
+    def leaf_count(self) -> int:
+        return int(self.database.query("SELECT COUNT(*) AS leaves FROM ft_ledger_log")[0]["leaves"])
+
     def add_checkpoint(self, tree_size: int, note: str) -> None:
         with self.database.transaction() as writer:
             writer.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -138,31 +138,69 @@ class Verification:
         return min(self.ranges) if self.ranges else None
 
 
+@dataclass
+class LeafCheck:
+    """Every stored event's leaf recomputed and compared with the logged one."""
+
+    events: int = 0
+    recomputed: list[bytes] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    # How many logged leaves the events were compared with.
+    logged: int = 0
+
+    def add(self, sequence: int, notification: Notification, logged: list[str]) -> None:
+        self.events = sequence
+        try:
+            hashed = hashed_leaf(leaf_object(sequence, notification))
+        except MalformedEvent as error:
+            self.problems.append((sequence, str(error)))
+            hashed = b""
+        self.recomputed.append(hashed)
+        if sequence <= len(logged) and logged[sequence - 1] != hashed.hex():
+            self.problems.append(
+                (sequence, "the stored event differs from the one logged (modified, inserted or reordered)")
+            )
+
+
+def check_leaves(events: Iterable[tuple[int, Notification]], logged: list[str]) -> LeafCheck:
+    """The leaf half of verify_history, on its own (a second process can do it meanwhile)."""
+    check = LeafCheck(logged=len(logged))
+    for sequence, notification in events:
+        check.add(sequence, notification, logged)
+    return check
+
+
 def verify_history(
     application: Application[UUID],
     log: LogStore,
     open_note: NoteOpener,
     select: SelectNotifications | None = None,
+    leaves: Callable[[], LeafCheck] | None = None,
 ) -> Verification:
-    """Recompute every leaf and the tree, check every checkpoint and every stored allocation."""
+    """Recompute every leaf and the tree, check every checkpoint and every stored allocation.
+
+    `leaves`, when given, returns the leaf check of the same events done elsewhere; this
+    function then replays the allocations only.
+    """
     result = Verification()
-    logged = log.leaf_hashes()
-    recomputed: list[bytes] = []
+    logged = log.leaf_hashes() if leaves is None else []
+    check = LeafCheck(logged=len(logged))
     projects: dict[UUID, Project] = {}
     for sequence, notification in stored_events(application, select):
         result.events = sequence
-        try:
-            hashed = hashed_leaf(leaf_object(sequence, notification))
-        except MalformedEvent as error:
-            result.fail(sequence, str(error))
-            hashed = b""
-        recomputed.append(hashed)
-        if sequence <= len(logged) and logged[sequence - 1] != hashed.hex():
-            result.fail(sequence, "the stored event differs from the one logged (modified, inserted or reordered)")
+        if leaves is None:
+            check.add(sequence, notification, logged)
         _check_attribution(application, notification, sequence, projects, result)
-    if result.events < len(logged):
-        result.fail(result.events + 1, f"{len(logged) - result.events} logged event(s) are missing from the store")
-    _check_checkpoints(log.checkpoints(), recomputed, open_note, result)
+    if leaves is not None:
+        check = leaves()
+        if check.events != result.events:
+            # Both read the events stored when the verification began: only a change to the
+            # stored history itself, meanwhile, makes them differ.
+            result.fail(min(check.events, result.events) + 1, "the stored events changed while they were verified")
+    result.problems.extend(check.problems)
+    if result.events < check.logged:
+        result.fail(result.events + 1, f"{check.logged - result.events} logged event(s) are missing from the store")
+    _check_checkpoints(log.checkpoints(), check.recomputed, open_note, result)
     return result
 
 
