@@ -35,11 +35,10 @@ log = structlog.get_logger()
 
 # A column's value, in the words of projections/facts.py: "text:F", "integer:F", "boolean:F"
 # and "micros:F" read the event's field F (a missing field is NULL, as getattr(event, F, None)
-# gives None); "sequence" is the event's position in the ledger (as in facts.py, which is
-# given the stored event's id);
-# "allocation:index", "allocation:donation" and "allocation:amount" read each [donation_id,
-# amount_minor] pair of the event's allocations, one row per pair; "null" and quoted
-# literals are themselves.
+# gives None); "sequence" is the event's position in the store (facts.py is given the stored
+# event's id); "allocation:index", "allocation:donation" and "allocation:amount" read each
+# [donation_id, amount_minor] pair of the event's allocations, one row per pair; "null" and
+# quoted literals are themselves.
 Column = str
 
 
