@@ -8,9 +8,10 @@ from structlog.testing import capture_logs
 
 from infra.bench.generator import commands
 from infra.signing import SignerKey, open_note
-from infra.store import open_stores
+from infra.store import Stores
 from infra.verify_parallel import verify_in_parallel
 from services.trust import Verification, sign_checkpoint, verify_history
+from tests.ledger_fixtures import on_store
 
 
 def _findings(result: Verification) -> tuple[int, int, int, list[tuple[int, str]], list[tuple[int, str]]]:
@@ -18,9 +19,7 @@ def _findings(result: Verification) -> tuple[int, int, int, list[tuple[int, str]
 
 
 def test_two_processes_find_what_one_finds(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    stores = open_stores(url)
-    try:
+    def check(stores: Stores) -> None:
         stores.ledger.execute_batch(list(commands(0.0008, seed=61)))
         stores.catch_up()
         key = SignerKey.generate("test/ledger")
@@ -53,5 +52,5 @@ def test_two_processes_find_what_one_finds(tmp_path: Path) -> None:
             alone = verify_in_parallel(stores, opener, events_min=0, leaf_url=f"sqlite:///{tmp_path / 'none.db'}")
         assert _findings(alone) == _findings(altered)
         assert any(entry["event"] == "verify_helper_failed" for entry in logs)
-    finally:
-        stores.close()
+
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check)
