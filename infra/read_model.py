@@ -171,7 +171,7 @@ def positional_write(kind: str) -> str:
 
 
 # Updates refer to rows written before them, so the rows pending when one comes are written first.
-_UPDATES: Final = frozenset(("project_closed", "disbursement_approved", "disbursement_paid"))
+UPDATES: Final = frozenset(("project_closed", "disbursement_approved", "disbursement_paid"))
 
 # A page of facts as tuples: segments that end at each update, each segment's rows by kind.
 PackedFacts = list[dict[str, list[tuple[Any, ...]]]]
@@ -183,7 +183,7 @@ def pack_facts(facts: list[Fact]) -> PackedFacts:
     segment: dict[str, list[tuple[Any, ...]]] = {}
     for kind, row in facts:
         segment.setdefault(kind, []).append(_VALUES[kind](row))
-        if kind in _UPDATES:
+        if kind in UPDATES:
             segments.append(segment)
             segment = {}
     if segment:
@@ -316,7 +316,7 @@ class ReadModel:
                 return
             for kind, row in facts:
                 by_kind[kind].append(row)
-                if kind in _UPDATES:
+                if kind in UPDATES:
                     self._flush(writer, by_kind)
             self._flush(writer, by_kind)
             if not self._rebuilding:
@@ -383,7 +383,7 @@ class ReadModel:
                 writer.execute("INSERT INTO ft_applied (sequence) VALUES (:sequence)", {"sequence": sequence})
                 for kind, row in facts:
                     by_kind[kind].append(row)
-                    if kind in _UPDATES:
+                    if kind in UPDATES:
                         self._flush(writer, by_kind)
             self._flush(writer, by_kind)
             self._add_to_totals(writer, [fact for _, facts in fresh for fact in facts])

@@ -26,7 +26,7 @@ from eventsourcing.utils import get_topic
 from domain.project import Project
 from domain.registry import IdentifierClaim
 from infra.database import SQLiteDatabase, Writer
-from infra.read_model import ReadModel, insert_target, positional_write
+from infra.read_model import UPDATES, ReadModel, insert_target, positional_write
 from infra.store import EVENTS_TABLE
 from projections.facts import NO_FACTS, instant_micros
 from services.read_side import is_first_version
@@ -124,7 +124,6 @@ SOURCES: Final[dict[str, list[tuple[str, tuple[Column, ...]]]]] = {
     "disbursement_approved": [("DisbursementApproved", ("micros:approved_at", "text:disbursement_id"))],
     "disbursement_paid": [("PayoutSent", ("micros:paid_at", "sequence", "text:disbursement_id"))],
 }
-UPDATES: Final = ("project_closed", "disbursement_approved", "disbursement_paid")
 # Most events are donations and the identifier claims beside them. Donations are read by one
 # pass over the store and claims (which add no rows) not at all; the other events, a few per
 # cent, through a list of their positions made by one pass.

@@ -21,7 +21,7 @@ from eventsourcing.persistence import Notification
 from infra.database import Database
 from infra.ledger_log_store import LedgerLogStore
 from infra.limits import parallel_verify_events_min
-from infra.store import EVENTS_TABLE, Stores, open_read_only, stored_notifications
+from infra.store import Stores, open_read_only, stored_notifications
 from services.read_side import SelectNotifications
 from services.trust import LeafCheck, NoteOpener, Verification, check_leaves, stored_events, verify_history
 
@@ -34,8 +34,7 @@ def verify_in_parallel(
     """verify_history on the stores, the leaves recomputed by a second process (reading `leaf_url`, or the store's)."""
     # The log first, then the events: every logged leaf is then of an event at or below `until`.
     logged = stores.log.leaf_count()
-    table, position = EVENTS_TABLE[stores.database.dialect]
-    until = int(stores.database.query(f"SELECT COALESCE(MAX({position}), 0) AS last FROM {table}")[0]["last"])
+    until = stores.application.recorder.max_notification_id() or 0
     if until < events_min:
         return verify_history(stores.application, stores.log, open_note, select=stores.select_notifications)
     select = _up_to(stores.select_notifications, until)
