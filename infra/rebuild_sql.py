@@ -228,7 +228,11 @@ def _select(dialect: _Dialect, columns: tuple[Column, ...], events: str, ordered
         else:
             values.append(column)
     if not any(column.startswith("allocation:") for column in columns):
-        return f"SELECT {_aliased(values)} FROM ({events}) e" + (" ORDER BY e.sequence" if ordered else "")
+        # "+e.sequence", an expression rather than the column: ordering by the store's own
+        # position, SQLite would walk the whole store in position order and look each event up
+        # in the list, instead of walking the list and sorting its few rows (0.6-0.7 s a topic
+        # at full size, against under 0.1 s).
+        return f"SELECT {_aliased(values)} FROM ({events}) e" + (" ORDER BY +e.sequence" if ordered else "")
     # One row per allocation: the event's own fields are read once per event (into a
     # materialised table), not once per allocation from a state that holds thousands of them.
     per_event = [value for value in values if not value.startswith("allocation:")]
