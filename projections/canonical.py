@@ -45,3 +45,15 @@ def canonical_json(value: Any) -> bytes:
     if _orjson_is_exact(value):
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     return rfc8785.dumps(value)
+
+
+def canonical_text_json(value: Any) -> bytes:
+    """canonical_json of a value of ASCII-keyed objects, arrays, strings and null, without the walk that checks so.
+
+    A donor trail is such a value by construction: fixed ASCII keys, ids read from text
+    columns, amounts written as decimal strings. For it orjson's bytes are RFC 8785's, and
+    the walk cost a fifth of the checksum's time at full size. An integer beyond ±2^53 raises
+    instead of being written unlike RFC 8785; a float would be written unlike it, so none may
+    be given here.
+    """
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)

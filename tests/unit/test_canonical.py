@@ -8,11 +8,16 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.canonical import canonical_json
+from projections.canonical import canonical_json, canonical_text_json
 
 keys = st.text(alphabet=st.characters(codec="ascii"), max_size=12)
 values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=5),
+    max_leaves=25,
+)
+texts = st.recursive(
+    st.none() | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=5),
     max_leaves=25,
 )
@@ -35,3 +40,8 @@ def test_the_fast_path_gives_the_reference_bytes(value: Any) -> None:
 @given(anything)
 def test_values_outside_the_fast_path_still_give_the_reference_bytes(value: Any) -> None:
     assert rfc8785.dumps(value) == canonical_json(value)
+
+
+@given(texts)
+def test_values_of_text_alone_give_the_reference_bytes_without_the_walk(value: Any) -> None:
+    assert rfc8785.dumps(value) == canonical_text_json(value)

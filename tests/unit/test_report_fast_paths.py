@@ -76,8 +76,21 @@ def test_donor_trails_built_in_bulk_equal_each_donor_trail() -> None:
     bulk = all_reports(books.read_model)["donor"]
     assert sorted(bulk) == sorted(books.read_model.ids("donor"))
     assert any(trail["donations"] and trail["donations"][0]["spent"] for trail in bulk.values())
+    # Returns netted against payouts, and donor refunds, are summed by the bulk way too.
+    kinds = {row["kind"] for row in books.read_model.database.query("SELECT DISTINCT kind FROM ft_movements")}
+    assert kinds == {"payout", "payee_refund", "donor_refund"}
     for donor_id, trail in bulk.items():
         assert trail == donor_report(books.read_model, donor_id)
+        # What lets the checksum encode trails with canonical_text_json: text and null alone, ASCII keys.
+        assert _text_alone(trail), donor_id
+
+
+def _text_alone(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(key.isascii() and _text_alone(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_text_alone(item) for item in value)
+    return value is None or type(value) is str
 
 
 def test_the_streamed_checksum_hashes_exactly_the_canonical_json_of_all_reports() -> None:
