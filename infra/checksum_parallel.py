@@ -17,7 +17,6 @@ from __future__ import annotations
 import multiprocessing
 import tempfile
 from collections.abc import Iterator
-from itertools import chain
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import structlog
 from infra.limits import parallel_checksum_donors_min
 from infra.read_model import ReadModel
 from projections.checksum import entries, reports_checksum
+from projections.reports import REPORTS
 
 log = structlog.get_logger()
 
@@ -85,8 +85,16 @@ def reports_checksum_in_parallel(
     helper = helper or start_helper(url, source, donors_min=donors_min)
     if helper is None:
         return reports_checksum(source)
+    others: dict[str, list[bytes]] = {}
+
+    def donor_entries() -> Iterator[bytes]:
+        yield from entries(source, "donor", (None, helper.first))
+        # While the helper finishes its share: the other kinds' entries, hashed after the donors'.
+        others.update((kind, list(entries(source, kind))) for kind in REPORTS if kind != "donor")
+        yield from helper.entries(source)
+
     try:
-        return reports_checksum(source, chain(entries(source, "donor", (None, helper.first)), helper.entries(source)))
+        return reports_checksum(source, donor_entries(), others)
     finally:
         helper.close()
 
