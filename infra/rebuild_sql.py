@@ -157,9 +157,17 @@ class _Dialect:
                 f"(substr({offset}, 2, 2)::bigint * 3600000000 + substr({offset}, 5, 2)::bigint * 60000000 "
                 f"+ COALESCE((NULLIF(substr({offset}, 8), '')::numeric * 1000000)::bigint, 0))"
             )
-            return (
+            by_hand = (
                 f"((extract(epoch FROM ({local})::timestamp) * 1000000)::bigint "
                 f"- CASE WHEN left({offset}, 1) = '-' THEN -1 ELSE 1 END * {offset_micros})"
+            )
+            # The two shapes isoformat() writes with an offset in hours and minutes (without and
+            # with microseconds) are timestamptz's own where its offsets reach (under 15 hours):
+            # read directly, they cost a tenth of the reading by hand (full size: 0.1 s against
+            # 2.7 s for the donations).
+            return (
+                f"(CASE WHEN length({value}) IN (25, 32) AND substr({value}, length({value}) - 4, 2) < '15' "
+                f"THEN (extract(epoch FROM ({value})::timestamptz) * 1000000)::bigint ELSE {by_hand} END)"
             )
         # The two shapes isoformat() writes (without and with microseconds, an offset in hours
         # and minutes) where SQLite reads them (it refuses offsets beyond 14 hours, say); any
