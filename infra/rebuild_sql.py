@@ -130,6 +130,14 @@ SOURCES: Final[dict[str, list[tuple[str, tuple[Column, ...]]]]] = {
 SCANNED: Final = (get_topic(Project.DonationReceived), get_topic(IdentifierClaim.IdentifierClaimed))
 
 
+# The largest tables: on PostgreSQL their primary keys are dropped while they are filled and
+# built again at the end, which costs a fraction of keeping them up row by row (full size:
+# 0.96 s to insert the donations without the key and 0.63 s to build it, against 3.4 s with
+# it). SQLite cannot drop a primary key.
+KEYS_SET_ASIDE: Final = ("ft_donations", "ft_movements")
+UNIQUE_VIOLATION: Final = "23505"
+
+
 class _Dialect:
     """How one database reads the stored events and a field of their JSON state `e.s`."""
 
@@ -179,6 +187,19 @@ class _Dialect:
             f"+ CAST(substr({value}, 21, 6) AS INTEGER) END"
         )
         return f"COALESCE({fast}, ft_instant_micros({value}))"
+
+    def set_aside_primary_keys(self, writer: Writer, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
+        """Drop the primary keys of `tables` (PostgreSQL only); returns (table, name, definition) to restore them."""
+        if self.name != "postgresql":
+            return []
+        keys = writer.query(
+            "SELECT conrelid::regclass::text AS table_name, conname AS name, pg_get_constraintdef(oid) AS definition "
+            "FROM pg_constraint WHERE contype = 'p' AND conrelid = ANY(CAST(:tables AS regclass[]))",
+            {"tables": list(tables)},
+        )
+        for key in keys:
+            writer.execute(f"ALTER TABLE {key['table_name']} DROP CONSTRAINT {key['name']}")
+        return [(key["table_name"], key["name"], key["definition"]) for key in keys]
 
     def json_field(self, name: str) -> str:
         """A field as JSON (an array stays an array)."""
@@ -282,11 +303,18 @@ def rebuild_in_sql(application: Application[UUID], target: ReadModel) -> int | N
     dialect = _Dialect(database.dialect)
     if isinstance(database, SQLiteDatabase):
         database.create_function("ft_instant_micros", instant_micros)
-    with database.transaction() as writer:
-        try:
-            return _rebuild(writer, dialect, application, target)
-        finally:
+    try:
+        with database.transaction() as writer:
+            events = _rebuild(writer, dialect, application, target)
             writer.execute("DROP TABLE IF EXISTS ft_rebuild_events")
+            return events
+    except Exception as error:
+        # Two events with one id: the primary key restored at the end refuses them, everything
+        # is rolled back, and the Python projection (which keeps the first) rebuilds instead.
+        if getattr(error, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
+        log.info("rebuild_in_sql_declined", reason="an id recorded twice")
+        return None
 
 
 def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], target: ReadModel) -> int | None:
@@ -300,6 +328,7 @@ def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], 
         log.info("rebuild_in_sql_declined", topics=unknown[:5])
         return None
     target.empty(writer)
+    keys = dialect.set_aside_primary_keys(writer, KEYS_SET_ASIDE)
     for kind, sources in SOURCES.items():
         for name, columns in sources:
             topics = [(topic, False) for topic in listed if topic.rpartition(".")[2] == name]
@@ -313,6 +342,8 @@ def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], 
                     writer.executemany_values(positional_write(kind), [tuple(row.values()) for row in rows])
                 else:
                     writer.execute(_insert(kind, select), params)
+    for table, name, definition in keys:
+        writer.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
     target.track(writer, until, events)
     return events
 

@@ -22,7 +22,13 @@ from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
 from tests.unit.test_existing_ids import check_behind, check_existing_ids
 from tests.unit.test_log_overlap import check_overlapping_log_catch_ups
-from tests.unit.test_rebuild_sql import check_gaps_in_positions, check_same_rows_as_python, instants, stored_time
+from tests.unit.test_rebuild_sql import (
+    check_an_id_recorded_twice,
+    check_gaps_in_positions,
+    check_same_rows_as_python,
+    instants,
+    stored_time,
+)
 from tests.unit.test_report_fast_paths import check_donor_counts
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
@@ -155,6 +161,7 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(check_overlapping_log_catch_ups, id="overlapping-log-catch-ups"),
         pytest.param(check_same_rows_as_python, id="rebuild-in-sql"),
         pytest.param(check_gaps_in_positions, id="rebuild-in-sql-across-a-gap"),
+        pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
     ],
 )
 def test_store_checks_shared_with_sqlite_on_postgresql(postgres_url: str, check: Callable[[Stores], None]) -> None:
