@@ -340,6 +340,14 @@ def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], 
                     # Few rows, and a later update of the same row wins: applied one by one, in order.
                     rows = writer.query(select, params)
                     writer.executemany_values(positional_write(kind), [tuple(row.values()) for row in rows])
+                elif scanned and dialect.name == "postgresql":
+                    # PostgreSQL reads for CREATE TABLE AS in parallel, never for INSERT ... SELECT:
+                    # the donations' JSON read into a temporary table on both cores, then copied
+                    # (full size: 3.0 s and 1 s, against 6.0 s for the one INSERT). Workers cannot
+                    # read temporary tables, so the listed topics gain nothing from this.
+                    writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {select}", params)
+                    writer.execute(_insert(kind, "SELECT * FROM ft_rebuild_rows"))
+                    writer.execute("DROP TABLE ft_rebuild_rows")
                 else:
                     writer.execute(_insert(kind, select), params)
     for table, name, definition in keys:
