@@ -101,7 +101,9 @@ def check_an_id_recorded_twice(stores: Stores) -> None:
     record_every_kind_of_event(stores)
     dialect = stores.database.dialect
     table, position = EVENTS_TABLE[dialect]
-    another_aggregate = "'0f0f0f0f-0f0f-0f0f-0f0f-0f0f0f0f0f0f'::uuid" if dialect == "postgresql" else "'0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f'"
+    another_aggregate = "'0f0f0f0f-0f0f-0f0f-0f0f-0f0f0f0f0f0f'::uuid"
+    if dialect == "sqlite":
+        another_aggregate = "'0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f'"
     stores.database.query(
         f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
         f"SELECT {another_aggregate}, 1, topic, state FROM {table} WHERE topic = :topic ORDER BY {position} LIMIT 1",
