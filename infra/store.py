@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Notification
 
 from domain.identity import aggregate_id
-from infra.database import Database, PostgresDatabase, SQLiteDatabase
+from infra.database import Database, SQLiteDatabase
 from infra.donor_keys import DonorKeyVault
 from infra.ledger_log_store import LedgerLogStore
 from infra.limits import (
@@ -26,27 +24,19 @@ from infra.limits import (
 )
 from infra.read_model import ReadModel
 from infra.snapshots import SnapshotTable
+from infra.store_url import DEFAULT_STORE as DEFAULT_STORE
+from infra.store_url import StoreUnavailable as StoreUnavailable
+from infra.store_url import open_read_only as open_read_only
+from infra.store_url import postgres_database, sqlite_path
+from infra.store_url import redact as redact
+from infra.store_url import store_url as store_url
 from projections.ledger_log import log_facts
 from services.ledger import Ledger, LedgerApplication
 from services.limits import catch_up_page_max
 from services.read_side import catch_up
 
-DEFAULT_STORE = "sqlite:///fundtrail.db"
 # Each dialect's stored-events table and the column that holds an event's ledger position.
 EVENTS_TABLE: Final = {"sqlite": ("stored_events", "rowid"), "postgresql": ("fundtrail_events", "notification_id")}
-
-
-class StoreUnavailable(Exception):
-    """The store URL is malformed or the store cannot be opened; the message names it safely."""
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced, fit for an error message or a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass
@@ -110,10 +100,6 @@ class Stores:
         self.application.close()
 
 
-def store_url(explicit: str | None) -> str:
-    return explicit or os.environ.get("FUNDTRAIL_STORE") or DEFAULT_STORE
-
-
 def open_stores(url: str) -> Stores:
     """Open (creating on first use) the event store and read model that `url` names."""
     if url.startswith("sqlite:///"):
@@ -123,17 +109,8 @@ def open_stores(url: str) -> Stores:
     raise StoreUnavailable(f"store URL {redact(url)!r} is neither sqlite:///PATH nor postgresql://USER@HOST:PORT/DB")
 
 
-def _sqlite_path(url: str) -> str:
-    path = url.removeprefix("sqlite:///")
-    if not path or path == ":memory:":
-        raise StoreUnavailable(f"store URL {url!r} names no file")
-    if not Path(path).parent.is_dir():
-        raise StoreUnavailable(f"store {url!r}: folder {str(Path(path).parent)!r} does not exist")
-    return path
-
-
 def _open_sqlite(url: str) -> Stores:
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     application = LedgerApplication(
         env={
             "PERSISTENCE_MODULE": "infra.event_store:BatchedSQLiteFactory",
@@ -210,29 +187,13 @@ def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:
     return existing
 
 
-def _postgres_database(url: str) -> tuple[PostgresDatabase, str]:
-    """A connection to the database and schema (?schema=NAME, default public) that `url` names."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    schema = query.pop("schema", "public")
-    if not schema.replace("_", "").isalnum():
-        raise StoreUnavailable(f"store {redact(url)!r}: schema {schema!r} must be letters, digits and underscores")
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
-    try:
-        database = PostgresDatabase(conninfo, schema, connect_timeout=postgres_connect_timeout_seconds_max)
-    except Exception as error:  # noqa: BLE001 - psycopg raises several types; all mean "cannot reach it"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StoreUnavailable(f"cannot reach PostgreSQL at {redact(url)}: {first_line}") from None
-    return database, schema
-
-
 def _open_postgres(url: str) -> Stores:
     """PostgreSQL: the schema and every table are created on first use.
 
     Set-up runs under an advisory lock, so that several processes starting at once on an
     empty database do not race each other's CREATE statements.
     """
-    database, schema = _postgres_database(url)
+    database, schema = postgres_database(url)
     parts = urlsplit(url)
     database.query("SELECT pg_advisory_lock(:key)", {"key": _SETUP_LOCK_KEY})
     try:
@@ -258,26 +219,15 @@ def _open_postgres(url: str) -> Stores:
     return stores
 
 
-def open_read_only(url: str) -> ReadModel:
-    """The read-model tables at `url` as they are: nothing is created, so a wrong URL finds no books."""
-    if url.startswith("sqlite:///"):
-        path = _sqlite_path(url)
-        if not Path(path).exists():
-            raise StoreUnavailable(f"no SQLite store at {redact(url)!r}")
-        return ReadModel(SQLiteDatabase(path))
-    database, _ = _postgres_database(url)
-    return ReadModel(database)
-
-
 def open_read_store(url: str) -> ReadModel:
     """Only the read-model tables at `url` (no event store): what a Kafka worker builds."""
     if url.startswith("sqlite:///"):
-        read_model = ReadModel(SQLiteDatabase(_sqlite_path(url)))
+        read_model = ReadModel(SQLiteDatabase(sqlite_path(url)))
         read_model.create_tables()
         return read_model
     if not url.startswith(("postgresql://", "postgres://")):
         raise StoreUnavailable(f"read store URL {redact(url)!r} is neither sqlite:///PATH nor postgresql://...")
-    database, schema = _postgres_database(url)
+    database, schema = postgres_database(url)
     database.query("SELECT pg_advisory_lock(:key)", {"key": _SETUP_LOCK_KEY})
     try:
         database.query(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
