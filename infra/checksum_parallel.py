@@ -45,7 +45,11 @@ class ChecksumHelper:
         self.folder = tempfile.TemporaryDirectory(prefix="fundtrail-checksum-")
         self.path = Path(self.folder.name) / "donors"
         request = {"url": url, "tracked": list(tracked), "first": first, "path": str(self.path)}
-        self.child = subprocess.Popen([sys.executable, "-m", "infra.checksum_parallel"], stdin=subprocess.PIPE)
+        # -P: the working directory is not put on the child's path, where a folder of the same
+        # name as one of ours could stand in for it. Its stdout is not the command's output.
+        self.child = subprocess.Popen(
+            [sys.executable, "-P", "-m", "infra.checksum_parallel"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+        )
         assert self.child.stdin is not None
         with self.child.stdin as stdin:
             stdin.write(json.dumps(request).encode())
