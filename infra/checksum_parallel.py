@@ -36,7 +36,7 @@ class ChecksumHelper:
 
     A plain `python -m infra.checksum_parallel`, not multiprocessing's spawn: spawn imports the
     parent's main module first, which for the `fundtrail` command is the whole CLI (0.6 s here),
-    where the helper needs the read model alone (0.1 s). The request, store URL included, goes
+    where the helper needs the read model and the logging alone (0.15 s). The request, store URL included, goes
     through the child's stdin, never its command line, where other users could read it.
     """
 
