@@ -26,7 +26,14 @@ from eventsourcing.utils import get_topic
 from domain.project import Project
 from domain.registry import IdentifierClaim
 from infra.database import SQLiteDatabase, Writer
-from infra.read_model import UPDATES, ReadModel, insert_target, positional_write
+from infra.read_model import (
+    UPDATES,
+    ReadModel,
+    insert_target,
+    positional_write,
+    restore_primary_keys,
+    set_aside_primary_keys,
+)
 from infra.store import EVENTS_TABLE
 from projections.facts import NO_FACTS, instant_micros
 from services.read_side import is_first_version
@@ -188,19 +195,6 @@ class _Dialect:
         )
         return f"COALESCE({fast}, ft_instant_micros({value}))"
 
-    def set_aside_primary_keys(self, writer: Writer, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
-        """Drop the primary keys of `tables` (PostgreSQL only); returns (table, name, definition) to restore them."""
-        if self.name != "postgresql":
-            return []
-        keys = writer.query(
-            "SELECT conrelid::regclass::text AS table_name, conname AS name, pg_get_constraintdef(oid) AS definition "
-            "FROM pg_constraint WHERE contype = 'p' AND conrelid = ANY(CAST(:tables AS regclass[]))",
-            {"tables": list(tables)},
-        )
-        for key in keys:
-            writer.execute(f"ALTER TABLE {key['table_name']} DROP CONSTRAINT {key['name']}")
-        return [(key["table_name"], key["name"], key["definition"]) for key in keys]
-
     def json_field(self, name: str) -> str:
         """A field as JSON (an array stays an array)."""
         return f"json_extract(e.s, '$.{name}')" if self.name == "sqlite" else f"(e.s -> '{name}')"
@@ -328,7 +322,7 @@ def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], 
         log.info("rebuild_in_sql_declined", topics=unknown[:5])
         return None
     target.empty(writer)
-    keys = dialect.set_aside_primary_keys(writer, KEYS_SET_ASIDE)
+    keys = set_aside_primary_keys(writer, dialect.name, KEYS_SET_ASIDE)
     for kind, sources in SOURCES.items():
         for name, columns in sources:
             topics = [(topic, False) for topic in listed if topic.rpartition(".")[2] == name]
@@ -350,8 +344,7 @@ def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], 
                     writer.execute("DROP TABLE ft_rebuild_rows")
                 else:
                     writer.execute(_insert(kind, select), params)
-    for table, name, definition in keys:
-        writer.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    restore_primary_keys(writer, keys)
     target.track(writer, until, events)
     return events
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -29,7 +31,7 @@ from tests.unit.test_rebuild_sql import (
     instants,
     stored_time,
 )
-from tests.unit.test_report_fast_paths import check_donor_counts
+from tests.unit.test_report_fast_paths import check_donor_counts, check_totals_replayed_and_backfilled
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
 
@@ -135,6 +137,36 @@ def test_the_checksum_on_two_processes_is_the_same_on_postgresql(postgres_url: s
         stores.close()
 
 
+def test_streams_are_read_side_by_side_each_on_a_connection_closed_after_it(postgres_url: str) -> None:
+    from infra.limits import stream_page_rows
+
+    stores = open_stores(postgres_url)
+    try:
+        database = stores.read_model.database
+        connections = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+        before = database.query(connections)[0]["n"]
+        count = stream_page_rows * 2 + 17
+        numbers = "SELECT n, :tag AS tag FROM generate_series(1, :count) AS n ORDER BY n"
+        first = database.stream(numbers, {"count": count, "tag": "first"})
+        second = database.stream(numbers, {"count": count, "tag": "second"})
+        pairs = list(zip(first, second, strict=True))
+        assert pairs == [((n, "first"), (n, "second")) for n in range(1, count + 1)]
+        dropped = cast(
+            Generator[tuple[Any, ...], None, None], database.stream(numbers, {"count": count, "tag": "dropped"})
+        )
+        assert next(dropped) == (1, "dropped")
+        assert database.query(connections)[0]["n"] == before + 1
+        dropped.close()
+        # The server ends a backend shortly after its client closes: waited for, not timed.
+        for _ in range(100):
+            if database.query(connections)[0]["n"] == before:
+                break
+            time.sleep(0.05)
+        assert database.query(connections)[0]["n"] == before
+    finally:
+        stores.close()
+
+
 def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_url: str) -> None:
     from infra.bench.generator import commands
     from infra.rebuild_parallel import rebuild_in_parallel
@@ -162,6 +194,7 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(check_same_rows_as_python, id="rebuild-in-sql"),
         pytest.param(check_gaps_in_positions, id="rebuild-in-sql-across-a-gap"),
         pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
+        pytest.param(check_totals_replayed_and_backfilled, id="totals-replayed-and-backfilled"),
     ],
 )
 def test_store_checks_shared_with_sqlite_on_postgresql(postgres_url: str, check: Callable[[Stores], None]) -> None:
