@@ -181,7 +181,8 @@ def replay(
                 catch_up(stores.application, target, select=stores.select_notifications)
                 events = target.tracked()[1]
                 # Donor trails need no secondary index: their helper starts while this process builds them.
-                helper = start_helper(stores.url, target, share=replay_checksum_helper_share)
+                share = replay_checksum_helper_share[target.database.dialect]
+                helper = start_helper(stores.url, target, share=share)
         target.analyze()
         checksum = (
             reports_checksum(target)

@@ -60,11 +60,13 @@ parallel_checksum_donors_min: Final = 20_000
 # A verification of at least this many events has a second process recompute the leaves; below
 # it, that process's start-up (0.3-0.4 s to spawn and import, measured) would cost more than it saves.
 parallel_verify_events_min: Final = 50_000
-# The share of the donors whose trails a replay's checksum helper encodes. It starts before the
-# secondary indexes are built, which this process does meanwhile, so it takes the larger share
-# (full size, SQLite, by hand: 0.8 finished the checksum about 1 s sooner than 0.7, three runs each;
-# at 0.85 and 0.9 this process waited 0.7-3.2 s for the helper, at 0.8 not at all).
-replay_checksum_helper_share: Final = 0.8
+# The share of the donors whose trails a replay's checksum helper encodes, by store. It starts
+# before the secondary indexes are built, which this process does meanwhile, so it takes the
+# larger share. Full size, by hand: on SQLite, 0.8 finished the checksum about 1 s sooner than
+# 0.7 (three runs each), and at 0.9 this process waited 1.2-1.3 s for the helper, at 0.8 at most
+# 0.5 s; on PostgreSQL, whose index builds take longer and whose donor rows stream faster, the
+# replay took 12.3-12.8 s at 0.9 against 12.7-13.3 s at 0.8 (four runs each), without waiting.
+replay_checksum_helper_share: Final = {"sqlite": 0.8, "postgresql": 0.9}
 # A replay of at least this many events reads them in a second process while this one writes;
 # below it, that process's start-up would cost more than it saves.
 parallel_replay_events_min: Final = 50_000
