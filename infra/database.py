@@ -24,6 +24,8 @@ class Database(Protocol):
 
     def stream(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]: ...
 
+    def query_aside(self, sql: str, params: dict[str, Any] | None = None) -> Callable[[], list[dict[str, Any]]]: ...
+
     @contextmanager
     def transaction(self) -> Iterator[Writer]: ...
 
@@ -75,6 +77,11 @@ class SQLiteDatabase:
                 yield from page
         finally:
             cursor.close()
+
+    def query_aside(self, sql: str, params: dict[str, Any] | None = None) -> Callable[[], list[dict[str, Any]]]:
+        """query(), its rows to be taken later; SQLite has one connection, which answers at once."""
+        rows = self.query(sql, params)
+        return lambda: rows
 
     def create_function(self, name: str, function: Callable[[Any], Any]) -> None:
         """A deterministic Python function of one argument, callable from this connection's SQL."""
@@ -172,6 +179,29 @@ class PostgresDatabase:
                 yield from cursor.stream(_NAMED.sub(r"%(\1)s", sql), params or {}, size=size)
         finally:
             connection.close()
+
+    def query_aside(self, sql: str, params: dict[str, Any] | None = None) -> Callable[[], list[dict[str, Any]]]:
+        """query() on a connection of its own, in a thread, while this one goes on; call the result for the rows.
+
+        For a long read that does not depend on this connection's open transaction: the
+        server works on it meanwhile (waiting for the server, the thread holds no lock).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        def run() -> list[dict[str, Any]]:
+            with _as_store_errors():
+                connection = self._connect()
+            try:
+                with _as_store_errors(), connection.cursor() as cursor:
+                    cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
+                    return list(cursor.fetchall())
+            finally:
+                connection.close()
+
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fundtrail-query-aside")
+        future = executor.submit(run)
+        executor.shutdown(wait=False)
+        return future.result
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:

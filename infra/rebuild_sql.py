@@ -314,8 +314,13 @@ def rebuild_in_sql(application: Application[UUID], target: ReadModel) -> int | N
 def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], target: ReadModel) -> int | None:
     # The snapshot: every event up to `until` is committed (PostgreSQL's inserts take a table
     # lock, so positions are given in commit order); later ones are left to a catch-up.
-    span = writer.query(f"SELECT MAX({dialect.position}) AS last, COUNT(*) AS events FROM {dialect.table}")[0]
-    events, until = int(span["events"]), int(span["last"] or 0)
+    last = writer.query(f"SELECT MAX({dialect.position}) AS last FROM {dialect.table}")[0]["last"]
+    until = int(last or 0)
+    # Counting reads every event: on PostgreSQL on a connection of its own, while this one lists
+    # and reads them (full size: 0.36 s off the replay). Every event up to `until` is committed.
+    counted = target.database.query_aside(
+        f"SELECT COUNT(*) AS events FROM {dialect.table} WHERE {dialect.position} <= :until", {"until": until}
+    )
     listed = _list_events(writer, dialect, until)
     unknown = unknown_topics([*listed, *SCANNED], application)
     if unknown:
@@ -345,6 +350,7 @@ def _rebuild(writer: Writer, dialect: _Dialect, application: Application[UUID], 
                 else:
                     writer.execute(_insert(kind, select), params)
     restore_primary_keys(writer, keys)
+    events = int(counted()[0]["events"])
     target.track(writer, until, events)
     return events
 

@@ -167,6 +167,27 @@ def test_streams_are_read_side_by_side_each_on_a_connection_closed_after_it(post
         stores.close()
 
 
+def test_a_query_aside_runs_on_a_connection_of_its_own_beside_an_open_transaction(postgres_url: str) -> None:
+    stores = open_stores(postgres_url)
+    try:
+        database = stores.read_model.database
+        own = database.query("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        with database.transaction() as writer:
+            writer.execute("INSERT INTO ft_foundations (foundation_id, name) VALUES ('F-ASIDE', 'not yet committed')")
+            aside = database.query_aside(
+                "SELECT pg_backend_pid() AS pid, COUNT(*) AS n FROM ft_foundations WHERE foundation_id = :id",
+                {"id": "F-ASIDE"},
+            )
+            (row,) = aside()
+            assert row["pid"] != own
+            assert row["n"] == 0
+        failing = database.query_aside("SELECT 1 / (SELECT COUNT(*) FROM ft_donations) AS n")
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            failing()
+    finally:
+        stores.close()
+
+
 def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_url: str) -> None:
     from infra.bench.generator import commands
     from infra.rebuild_parallel import rebuild_in_parallel
