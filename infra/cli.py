@@ -183,12 +183,13 @@ def replay(
                 # Donor trails need no secondary index: their helper starts while this process builds them.
                 share = replay_checksum_helper_share[target.database.dialect]
                 helper = start_helper(stores.url, target, share=share)
-        target.analyze()
+        analyzed = target.analyze_aside()
         checksum = (
             reports_checksum(target)
             if until_seq is not None
             else reports_checksum_in_parallel(stores.url, target, helper=helper)
         )
+        analyzed()
     finally:
         if helper is not None:
             helper.close()

@@ -194,7 +194,7 @@ class PostgresDatabase:
             try:
                 with _as_store_errors(), connection.cursor() as cursor:
                     cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
-                    return list(cursor.fetchall())
+                    return list(cursor.fetchall()) if cursor.description else []
             finally:
                 connection.close()
 

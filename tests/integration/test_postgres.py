@@ -57,6 +57,20 @@ def test_sqlite_and_postgresql_give_the_same_checksum_live_and_after_replay(post
     assert 1 == len(checksums)
 
 
+def test_a_replay_leaves_the_read_model_analyzed_on_postgresql(postgres_url: str) -> None:
+    """The statistics are refreshed beside the checksum, and done when the replay returns."""
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    analyzed = (
+        "SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s AND last_analyze IS NOT NULL ORDER BY relname"
+    )
+    fundtrail(postgres_url, "import", str(XIAOLIN / "commands.jsonl"))
+    with psycopg.connect(postgres_base()) as connection:
+        assert connection.execute(analyzed, (schema,)).fetchall() == []
+    assert 0 == fundtrail(postgres_url, "replay").returncode
+    with psycopg.connect(postgres_base()) as connection:
+        assert sorted(row[0] for row in connection.execute(analyzed, (schema,))) == sorted(TABLES)
+
+
 def test_replay_until_seq_shows_the_books_as_they_stood_then(postgres_url: str, tmp_path: Path) -> None:
     early = tmp_path / "early.jsonl"
     early.write_text("\n".join((XIAOLIN / "commands.jsonl").read_text().splitlines()[:11]) + "\n")
