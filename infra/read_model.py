@@ -92,17 +92,21 @@ _ADD_TO_TOTALS: Final = (
 _BACKFILL: Final = [
     "DELETE FROM ft_project_donors",
     "INSERT INTO ft_project_donors (project_id, donor_id) SELECT DISTINCT project_id, donor_id FROM ft_donations",
+    # Each table summed once, grouped by project, rather than once per project through its index:
+    # on PostgreSQL 0.29 s against 0.65 s at full size (SQLite 0.28 s against 0.24 s).
     "INSERT INTO ft_project_totals (project_id, donated, donation_count, donor_count, payout, payee_refund, "
-    "donor_refund) SELECT p.project_id, "
-    "COALESCE((SELECT SUM(amount_minor) FROM ft_donations d WHERE d.project_id = p.project_id), 0), "
-    "(SELECT COUNT(*) FROM ft_donations d WHERE d.project_id = p.project_id), "
-    "(SELECT COUNT(*) FROM ft_project_donors o WHERE o.project_id = p.project_id), "
+    "donor_refund) SELECT p.project_id, COALESCE(d.donated, 0), COALESCE(d.donations, 0), COALESCE(o.donors, 0), "
+    "COALESCE(m.payout, 0), COALESCE(m.payee_refund, 0), COALESCE(m.donor_refund, 0) FROM ft_projects p "
+    "LEFT JOIN (SELECT project_id, SUM(amount_minor) AS donated, COUNT(*) AS donations FROM ft_donations "
+    "GROUP BY project_id) d ON d.project_id = p.project_id "
+    "LEFT JOIN (SELECT project_id, COUNT(*) AS donors FROM ft_project_donors GROUP BY project_id) o "
+    "ON o.project_id = p.project_id "
+    "LEFT JOIN (SELECT project_id, "
     + ", ".join(
-        f"COALESCE((SELECT SUM(amount_minor) FROM ft_movements m WHERE m.project_id = p.project_id "
-        f"AND m.kind = '{kind}'), 0)"
+        f"SUM(CASE WHEN kind = '{kind}' THEN amount_minor ELSE 0 END) AS {kind}"
         for kind in ("payout", "payee_refund", "donor_refund")
     )
-    + " FROM ft_projects p WHERE true ON CONFLICT DO NOTHING",
+    + " FROM ft_movements GROUP BY project_id) m ON m.project_id = p.project_id WHERE true ON CONFLICT DO NOTHING",
 ]
 
 TABLES: Final = [
