@@ -151,55 +151,47 @@ def test_the_checksum_on_two_processes_is_the_same_on_postgresql(postgres_url: s
         stores.close()
 
 
-def test_streams_are_read_side_by_side_each_on_a_connection_closed_after_it(postgres_url: str) -> None:
+def check_streams_side_by_side(stores: Stores) -> None:
+    """Streams are read side by side, each on a connection of its own, closed when it ends or is dropped."""
     from infra.limits import stream_page_rows
 
-    stores = open_stores(postgres_url)
-    try:
-        database = stores.read_model.database
-        connections = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
-        before = database.query(connections)[0]["n"]
-        count = stream_page_rows * 2 + 17
-        numbers = "SELECT n, :tag AS tag FROM generate_series(1, :count) AS n ORDER BY n"
-        first = database.stream(numbers, {"count": count, "tag": "first"})
-        second = database.stream(numbers, {"count": count, "tag": "second"})
-        pairs = list(zip(first, second, strict=True))
-        assert pairs == [((n, "first"), (n, "second")) for n in range(1, count + 1)]
-        dropped = cast(
-            Generator[tuple[Any, ...], None, None], database.stream(numbers, {"count": count, "tag": "dropped"})
+    database = stores.read_model.database
+    connections = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+    before = database.query(connections)[0]["n"]
+    count = stream_page_rows * 2 + 17
+    numbers = "SELECT n, :tag AS tag FROM generate_series(1, :count) AS n ORDER BY n"
+    first = database.stream(numbers, {"count": count, "tag": "first"})
+    second = database.stream(numbers, {"count": count, "tag": "second"})
+    pairs = list(zip(first, second, strict=True))
+    assert pairs == [((n, "first"), (n, "second")) for n in range(1, count + 1)]
+    dropped = cast(Generator[tuple[Any, ...], None, None], database.stream(numbers, {"count": count, "tag": "dropped"}))
+    assert next(dropped) == (1, "dropped")
+    assert database.query(connections)[0]["n"] == before + 1
+    dropped.close()
+    # The server ends a backend shortly after its client closes: waited for, not timed.
+    for _ in range(100):
+        if database.query(connections)[0]["n"] == before:
+            break
+        time.sleep(0.05)
+    assert database.query(connections)[0]["n"] == before
+
+
+def check_query_aside(stores: Stores) -> None:
+    """A query aside runs on another connection, sees only committed rows, and raises when its rows are asked for."""
+    database = stores.read_model.database
+    own = database.query("SELECT pg_backend_pid() AS pid")[0]["pid"]
+    with database.transaction() as writer:
+        writer.execute("INSERT INTO ft_foundations (foundation_id, name) VALUES ('F-ASIDE', 'not yet committed')")
+        aside = database.query_aside(
+            "SELECT pg_backend_pid() AS pid, COUNT(*) AS n FROM ft_foundations WHERE foundation_id = :id",
+            {"id": "F-ASIDE"},
         )
-        assert next(dropped) == (1, "dropped")
-        assert database.query(connections)[0]["n"] == before + 1
-        dropped.close()
-        # The server ends a backend shortly after its client closes: waited for, not timed.
-        for _ in range(100):
-            if database.query(connections)[0]["n"] == before:
-                break
-            time.sleep(0.05)
-        assert database.query(connections)[0]["n"] == before
-    finally:
-        stores.close()
-
-
-def test_a_query_aside_runs_on_a_connection_of_its_own_beside_an_open_transaction(postgres_url: str) -> None:
-    stores = open_stores(postgres_url)
-    try:
-        database = stores.read_model.database
-        own = database.query("SELECT pg_backend_pid() AS pid")[0]["pid"]
-        with database.transaction() as writer:
-            writer.execute("INSERT INTO ft_foundations (foundation_id, name) VALUES ('F-ASIDE', 'not yet committed')")
-            aside = database.query_aside(
-                "SELECT pg_backend_pid() AS pid, COUNT(*) AS n FROM ft_foundations WHERE foundation_id = :id",
-                {"id": "F-ASIDE"},
-            )
-            (row,) = aside()
-            assert row["pid"] != own
-            assert row["n"] == 0
-        failing = database.query_aside("SELECT 1 / (SELECT COUNT(*) FROM ft_donations) AS n")
-        with pytest.raises(psycopg.errors.DivisionByZero):
-            failing()
-    finally:
-        stores.close()
+        (row,) = aside()
+        assert row["pid"] != own
+        assert row["n"] == 0
+    failing = database.query_aside("SELECT 1 / (SELECT COUNT(*) FROM ft_donations) AS n")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        failing()
 
 
 def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_url: str) -> None:
@@ -233,6 +225,17 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
     ],
 )
 def test_store_checks_shared_with_sqlite_on_postgresql(postgres_url: str, check: Callable[[Stores], None]) -> None:
+    on_store(postgres_url, check)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param(check_streams_side_by_side, id="streams-side-by-side"),
+        pytest.param(check_query_aside, id="query-aside"),
+    ],
+)
+def test_postgresql_connection_checks(postgres_url: str, check: Callable[[Stores], None]) -> None:
     on_store(postgres_url, check)
 
 
