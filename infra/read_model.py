@@ -87,7 +87,7 @@ _ADD_TO_TOTALS: Final = (
 # A read model written before the running totals existed gets them from its rows, once (and a
 # full rebuild, which sums them at the end). The donors of each project are every distinct pair
 # of the donations, so they are written anew; on PostgreSQL without their primary key, which is
-# built again afterwards (full size: 0.35 s to insert and 0.3 s to build the key, against 1.3-2.7 s
+# built again afterwards (full size: 0.35-0.47 s to insert and 0.27-0.30 s to build the key, against 1.3-2.7 s
 # to insert through it).
 _BACKFILL: Final = [
     "DELETE FROM ft_project_donors",
