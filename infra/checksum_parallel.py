@@ -51,8 +51,11 @@ class ChecksumHelper:
             [sys.executable, "-P", "-m", "infra.checksum_parallel"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
         )
         assert self.child.stdin is not None
-        with self.child.stdin as stdin:
-            stdin.write(json.dumps(request).encode())
+        try:
+            with self.child.stdin as stdin:
+                stdin.write(json.dumps(request).encode())
+        except BrokenPipeError:
+            pass  # The helper ended before it read its request: entries() sees it failed and does its share.
 
     def entries(self, source: ReadModel) -> Iterator[bytes]:
         """The helper's entries once it is done; this process's own when the helper's cannot be used."""

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from infra.bench.generator import commands
@@ -87,3 +88,27 @@ def test_the_helper_starts_without_the_ledger() -> None:
         check=True,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_helper_that_ends_before_reading_its_request_leaves_the_work_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = subprocess.Popen
+
+    def ended_at_once(args: list[str], **options: object) -> subprocess.Popen[bytes]:
+        child = real(["false"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        child.wait()  # Gone before the request is written: writing it breaks the pipe.
+        return child
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0008, seed=43)))
+        stores.catch_up()
+        alone = reports_checksum(stores.read_model)
+        monkeypatch.setattr(subprocess, "Popen", ended_at_once)
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, donors_min=0) == alone
+        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+    finally:
+        stores.close()
