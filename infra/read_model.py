@@ -319,7 +319,7 @@ class ReadModel:
 
     def empty(self, writer: Writer) -> None:
         """reset(), inside the caller's transaction."""
-        self._locked_position(writer)
+        self._locked_tracking(writer)
         if self.database.dialect == "postgresql":
             # DELETE would leave every old row behind, dead, for the new rows to be written past
             # until a vacuum (full-size replay: 14.8 s to load the rows after TRUNCATE, 18-22 s
@@ -354,12 +354,14 @@ class ReadModel:
     def write(self, facts: list[Fact], position: int, events: int) -> None:
         """Apply `facts` and move the tracking position to `position` (`events` in all), all or nothing.
 
-        The position only moves forward: a batch already applied (by a concurrent catch-up)
-        is refused by the WHERE clause, and the whole transaction is rolled back.
+        The position only moves forward: a page that a concurrent catch-up applied whole is
+        left out. A page that it applied in part (another page size) is applied again: its
+        rows are written once (ON CONFLICT DO NOTHING), and only the events after the tracked
+        ones are added to the running totals.
         """
         by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         with self.database.transaction() as writer:
-            current = self._locked_position(writer)
+            current, counted = self._locked_tracking(writer)
             if position <= current:
                 return
             for kind, row in facts:
@@ -368,13 +370,13 @@ class ReadModel:
                     self._flush(writer, by_kind)
             self._flush(writer, by_kind)
             if not self._rebuilding:
-                self._add_to_totals(writer, facts)
+                self._add_to_totals(writer, facts, counted)
             self.track(writer, position, events)
 
     def write_packed(self, segments: PackedFacts, position: int, events: int) -> None:
         """write(), for facts that pack_facts turned into tuples."""
         with self.database.transaction() as writer:
-            current = self._locked_position(writer)
+            current, counted = self._locked_tracking(writer)
             if position <= current:
                 return
             for segment in segments:
@@ -390,7 +392,7 @@ class ReadModel:
                     for kind in summed
                     for row in segment.get(kind, ())
                 ]
-                self._add_to_totals(writer, facts)
+                self._add_to_totals(writer, facts, counted)
             self.track(writer, position, events)
 
     def track(self, writer: Writer, position: int, events: int) -> None:
@@ -409,7 +411,7 @@ class ReadModel:
         """
         by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         with self.database.transaction() as writer:
-            position = self._locked_position(writer)
+            position, _ = self._locked_tracking(writer)
             sequences = sorted({sequence for sequence, _ in messages})
             known = (
                 {
@@ -434,7 +436,8 @@ class ReadModel:
                     if kind in UPDATES:
                         self._flush(writer, by_kind)
             self._flush(writer, by_kind)
-            self._add_to_totals(writer, [fact for _, facts in fresh for fact in facts])
+            # Only fresh messages are here: ft_applied, not the tracked count, says what was applied.
+            self._add_to_totals(writer, [fact for _, facts in fresh for fact in facts], counted=0)
             events = int(writer.query("SELECT COUNT(*) AS applied FROM ft_applied")[0]["applied"])
             writer.execute(
                 "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
@@ -443,18 +446,18 @@ class ReadModel:
             )
         return len(fresh)
 
-    def _locked_position(self, writer: Writer) -> int:
-        """The tracking position, read under a lock that concurrent catch-ups queue behind."""
+    def _locked_tracking(self, writer: Writer) -> tuple[int, int]:
+        """The tracking position and events, read under a lock that concurrent catch-ups queue behind."""
         if self.database.dialect == "postgresql":
             writer.execute("LOCK TABLE ft_tracking IN SHARE ROW EXCLUSIVE MODE")
         rows = writer.query(
-            "SELECT position FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}
+            "SELECT position, events FROM ft_tracking WHERE projection = :projection", {"projection": self.projection}
         )
-        return int(rows[0]["position"]) if rows else 0
+        return (int(rows[0]["position"]), int(rows[0]["events"])) if rows else (0, 0)
 
     @staticmethod
-    def _add_to_totals(writer: Writer, facts: list[Fact]) -> None:
-        """Add a batch's donations and movements to each project's running totals (applied once per batch)."""
+    def _add_to_totals(writer: Writer, facts: list[Fact], counted: int) -> None:
+        """Add a batch's donations and movements after the first `counted` events to the running totals."""
         deltas: dict[str, dict[str, Any]] = {}
         donors: dict[str, set[str]] = defaultdict(set)
         opened: list[dict[str, Any]] = []
@@ -462,7 +465,7 @@ class ReadModel:
             if kind == "project":
                 opened.append({"project_id": row["project_id"]})
                 continue
-            if kind not in ("donation", "movement"):
+            if kind not in ("donation", "movement") or row["sequence"] <= counted:
                 continue
             project_id = row["project_id"]
             delta = deltas.get(project_id)

@@ -23,7 +23,7 @@ from tests.ledger_fixtures import LedgerUnderTest, on_store
 from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
 from tests.unit.test_existing_ids import check_behind, check_existing_ids
-from tests.unit.test_log_overlap import check_overlapping_log_catch_ups
+from tests.unit.test_log_overlap import check_overlapping_log_catch_ups, check_overlapping_report_catch_ups
 from tests.unit.test_rebuild_sql import (
     check_an_id_recorded_twice,
     check_gaps_in_positions,
@@ -218,6 +218,7 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-past-one-chunk"),
         pytest.param(check_behind, id="behind"),
         pytest.param(check_overlapping_log_catch_ups, id="overlapping-log-catch-ups"),
+        pytest.param(check_overlapping_report_catch_ups, id="overlapping-report-catch-ups"),
         pytest.param(check_same_rows_as_python, id="rebuild-in-sql"),
         pytest.param(check_gaps_in_positions, id="rebuild-in-sql-across-a-gap"),
         pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
