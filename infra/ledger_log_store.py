@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from operator import itemgetter
 from typing import Any, Final
 
 from infra.database import Database
@@ -21,6 +22,9 @@ SCHEMA: Final = [
     """CREATE TABLE IF NOT EXISTS ft_log_tracking (
         projection TEXT PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL)""",
 ]
+
+_LEAF_COLUMNS: Final = ("sequence", "position", "leaf_hash")
+_leaf_values: Final = itemgetter(*_LEAF_COLUMNS)
 
 
 class LedgerLogStore:
@@ -51,9 +55,11 @@ class LedgerLogStore:
             if logged >= position:
                 return
             # Another catch-up may have logged the start of this page since it was read: only the rest is new.
-            writer.executemany(
-                "INSERT INTO ft_ledger_log (sequence, position, leaf_hash) VALUES (:sequence, :position, :leaf_hash)",
-                [leaf for leaf in rows["leaf"] if leaf["position"] > logged],
+            writer.insert_rows(
+                "ft_ledger_log",
+                _LEAF_COLUMNS,
+                [_leaf_values(leaf) for leaf in rows["leaf"] if leaf["position"] > logged],
+                skip_existing=False,
             )
             writer.execute(
                 "INSERT INTO ft_log_tracking (projection, position, events) VALUES ('log', :position, :events) "

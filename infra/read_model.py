@@ -167,12 +167,17 @@ def _values_of(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any
 _VALUES: Final = {kind: _values_of(columns) for kind, columns in _COLUMNS.items()}
 
 
+_INSERTED_INTO: Final = {
+    kind: inserted.group(1) for kind, sql in _WRITES.items() if (inserted := re.match(r"INSERT INTO (\w+)", sql))
+}
+
+
 def insert_target(kind: str) -> tuple[str, tuple[str, ...]]:
     """The table a kind of row is inserted into, and its columns in write order."""
-    table = re.match(r"INSERT INTO (\w+)", _WRITES[kind])
+    table = _INSERTED_INTO.get(kind)
     if table is None:
         raise ValueError(f"{kind!r} rows update a table; they are not inserted")
-    return table.group(1), _COLUMNS[kind]
+    return table, _COLUMNS[kind]
 
 
 def positional_write(kind: str) -> str:
@@ -382,7 +387,9 @@ class ReadModel:
             for segment in segments:
                 for kind, sql in _WRITES_BY_POSITION.items():
                     rows = segment.get(kind)
-                    if rows:
+                    if rows and kind in _INSERTED_INTO:
+                        writer.insert_rows(*insert_target(kind), rows, skip_existing=True)
+                    elif rows:
                         writer.executemany_values(sql, rows)
             if not self._rebuilding:
                 summed = ("project", "donation", "movement")
@@ -493,7 +500,10 @@ class ReadModel:
         """Write pending rows in dependency order: rows before the updates that refer to them."""
         for kind in _WRITES:
             rows = by_kind.pop(kind, None)
-            if rows:
+            if rows and kind in _INSERTED_INTO:
+                values = _VALUES[kind]
+                writer.insert_rows(*insert_target(kind), [values(row) for row in rows], skip_existing=True)
+            elif rows:
                 writer.executemany(_WRITES[kind], rows)
 
     # The queries of projections.reports.ReportSource.

@@ -200,7 +200,7 @@ def _open_postgres(url: str) -> Stores:
         database.query(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         application = LedgerApplication(
             env={
-                "PERSISTENCE_MODULE": "infra.event_store_postgres:ArraysPostgresFactory",
+                "PERSISTENCE_MODULE": "infra.event_store_postgres:CopyPostgresFactory",
                 "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
                 "POSTGRES_HOST": parts.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(parts.port or 5432),

@@ -22,7 +22,9 @@ from tests.integration.conftest import drop_schema, postgres_base
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
+from tests.unit.test_event_store import check_positions_and_conflicts
 from tests.unit.test_existing_ids import check_behind, check_existing_ids
+from tests.unit.test_insert_rows import check_insert_rows
 from tests.unit.test_log_overlap import check_overlapping_log_catch_ups, check_overlapping_report_catch_ups
 from tests.unit.test_rebuild_sql import (
     check_an_id_recorded_twice,
@@ -214,7 +216,9 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
 @pytest.mark.parametrize(
     "check",
     [
+        pytest.param(check_positions_and_conflicts, id="batch-positions-and-conflicts"),
         pytest.param(check_existing_ids, id="existing-ids"),
+        pytest.param(check_insert_rows, id="insert-rows"),
         pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-past-one-chunk"),
         pytest.param(check_behind, id="behind"),
         pytest.param(check_overlapping_log_catch_ups, id="overlapping-log-catch-ups"),
