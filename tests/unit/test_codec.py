@@ -78,3 +78,30 @@ def test_the_command_digest_bytes_are_the_standard_librarys(content: dict[str, A
     except TypeError:
         return  # command_digest falls back to json.dumps for what orjson refuses
     assert fast == standard.encode()
+
+
+def test_a_command_digest_reads_the_fields_model_dump_gives() -> None:
+    """command_digest reads the model's own fields: for flat commands they are model_dump()'s, every type of command."""
+    from pathlib import Path
+
+    from domain.commands import COMMAND_TYPES, parse_command
+    from infra.bench.generator import commands
+
+    scenario = Path(__file__).parents[1] / "scenario" / "xiaolin" / "commands.jsonl"
+    others = [
+        {"type": "reject_disbursement", "disbursement_id": "DS1", "rejected_by": "t", "reason": "r", "rejected_at": AT},
+        {"type": "close_project", "project_id": "P", "closed_at": AT},
+    ]
+    raw = [
+        *commands(0.0005, seed=3),
+        *(json.loads(line) for line in scenario.read_text(encoding="utf-8").splitlines()),
+        *others,
+    ]
+    parsed = [parse_command(command) for command in raw]
+    assert {command.type for command in parsed} == COMMAND_TYPES
+    for command in parsed:
+        assert command.__dict__ == command.model_dump()
+        assert list(command.__dict__) == list(type(command).model_fields)
+
+
+AT = "2026-03-02T10:00:00+08:00"
