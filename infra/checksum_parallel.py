@@ -115,10 +115,12 @@ def reports_checksum_in_parallel(
 
 def write_entries(url: str, tracked: tuple[int, int], first: str, path: str) -> None:
     """In the second process: the donor entries from `first` on, if this read model is at `tracked`."""
+    from infra.collector import collect_less_often
     from infra.logging import bind_correlation_id, configure_logging
     from infra.store_url import open_read_only
 
     configure_logging()
+    collect_less_often()
     bind_correlation_id("checksum")
     read_model = open_read_only(url)
     try:

@@ -26,6 +26,7 @@ from infra.cli_common import (
     open_or_exit,
     print_json,
 )
+from infra.collector import collect_less_often
 from infra.database import SQLiteDatabase
 from infra.follower import following
 from infra.importer import ImportInterrupted, import_file
@@ -53,6 +54,7 @@ stdout = Console()
 @app.callback()
 def main() -> None:
     configure_logging()
+    collect_less_often()
 
 
 @app.command("import")

@@ -16,6 +16,7 @@ from multiprocessing.synchronize import Event
 
 import structlog
 
+from infra.collector import collect_less_often
 from infra.limits import follower_join_seconds_max, follower_page_max, follower_poll_seconds_max
 from infra.logging import bind_correlation_id, configure_logging
 
@@ -27,6 +28,7 @@ def follow(url: str, done: Event) -> None:
     from infra.store import open_stores
 
     configure_logging()
+    collect_less_often()
     bind_correlation_id("follower")
     parent = multiprocessing.parent_process()
     stores = open_stores(url)

@@ -112,10 +112,12 @@ class _PageSender:
 
 def read_facts(url: str, pages: Any) -> None:
     """In the reader process: every event's facts, page by page, then None."""
+    from infra.collector import collect_less_often
     from infra.logging import bind_correlation_id, configure_logging
     from services.ledger import LedgerApplication
 
     configure_logging()
+    collect_less_often()
     bind_correlation_id("replay-reader")
     read_model = open_read_only(url)
     # Only its mapper is used (to decode events), so it needs no store of its own.

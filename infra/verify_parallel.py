@@ -76,10 +76,12 @@ def _up_to(select: SelectNotifications, until: int) -> SelectNotifications:
 
 def write_leaf_check(url: str, until: int, logged: int, path: str) -> None:
     """In the second process: the leaf check of the events up to `until` against the first `logged` leaves."""
+    from infra.collector import collect_less_often
     from infra.logging import bind_correlation_id, configure_logging
     from services.ledger import LedgerApplication
 
     configure_logging()
+    collect_less_often()
     bind_correlation_id("verify-leaves")
     database: Database = open_read_only(url).database
     try:
