@@ -180,13 +180,23 @@ def insert_target(kind: str) -> tuple[str, tuple[str, ...]]:
     return table, _COLUMNS[kind]
 
 
+# Updates change rows that inserts made; a page's updates are written after its inserts.
+UPDATES: Final = frozenset(("project_closed", "disbursement_approved", "disbursement_paid"))
+_WRITE_ORDER: Final = {kind: (kind in UPDATES, order) for order, kind in enumerate(_WRITES)}
+
+
+def _write_rows(writer: Writer, kind: str, rows: list[dict[str, Any]]) -> None:
+    if kind in _INSERTED_INTO:
+        values = _VALUES[kind]
+        writer.insert_rows(*insert_target(kind), [values(row) for row in rows], skip_existing=True)
+    else:
+        writer.executemany(_WRITES[kind], rows)
+
+
 def positional_write(kind: str) -> str:
     """The write of a kind of row, with `?` parameters in the order of its columns."""
     return _WRITES_BY_POSITION[kind]
 
-
-# Updates refer to rows written before them, so the rows pending when one comes are written first.
-UPDATES: Final = frozenset(("project_closed", "disbursement_approved", "disbursement_paid"))
 
 # A page of facts as tuples: segments that end at each update, each segment's rows by kind.
 PackedFacts = list[dict[str, list[tuple[Any, ...]]]]
@@ -364,16 +374,11 @@ class ReadModel:
         rows are written once (ON CONFLICT DO NOTHING), and only the events after the tracked
         ones are added to the running totals.
         """
-        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         with self.database.transaction() as writer:
             current, counted = self._locked_tracking(writer)
             if position <= current:
                 return
-            for kind, row in facts:
-                by_kind[kind].append(row)
-                if kind in UPDATES:
-                    self._flush(writer, by_kind)
-            self._flush(writer, by_kind)
+            self._write_facts(writer, facts)
             if not self._rebuilding:
                 self._add_to_totals(writer, facts, counted)
             self.track(writer, position, events)
@@ -416,7 +421,6 @@ class ReadModel:
         Messages come from several partitions, so there is no single high-water mark: each
         sequence is recorded in ft_applied beside its facts, and a redelivery changes nothing.
         """
-        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         with self.database.transaction() as writer:
             position, _ = self._locked_tracking(writer)
             sequences = sorted({sequence for sequence, _ in messages})
@@ -436,13 +440,9 @@ class ReadModel:
                 if sequence not in known:
                     unique.setdefault(sequence, facts)
             fresh = list(unique.items())
-            for sequence, facts in fresh:
+            for sequence, _ in fresh:
                 writer.execute("INSERT INTO ft_applied (sequence) VALUES (:sequence)", {"sequence": sequence})
-                for kind, row in facts:
-                    by_kind[kind].append(row)
-                    if kind in UPDATES:
-                        self._flush(writer, by_kind)
-            self._flush(writer, by_kind)
+            self._write_facts(writer, [fact for _, facts in fresh for fact in facts])
             # Only fresh messages are here: ft_applied, not the tracked count, says what was applied.
             self._add_to_totals(writer, [fact for _, facts in fresh for fact in facts], counted=0)
             events = int(writer.query("SELECT COUNT(*) AS applied FROM ft_applied")[0]["applied"])
@@ -496,15 +496,19 @@ class ReadModel:
             writer.executemany(_ADD_TO_TOTALS, list(deltas.values()))
 
     @staticmethod
-    def _flush(writer: Writer, by_kind: dict[str, list[dict[str, Any]]]) -> None:
-        """Write pending rows in dependency order: rows before the updates that refer to them."""
-        for kind in _WRITES:
-            rows = by_kind.pop(kind, None)
-            if rows and kind in _INSERTED_INTO:
-                values = _VALUES[kind]
-                writer.insert_rows(*insert_target(kind), [values(row) for row in rows], skip_existing=True)
-            elif rows:
-                writer.executemany(_WRITES[kind], rows)
+    def _write_facts(writer: Writer, facts: list[Fact]) -> None:
+        """Write the facts' rows, one statement per kind: every insert, then the updates in their order.
+
+        An update only changes a row that an insert made (in this page or an earlier one), and
+        an insert never changes a row that exists (ON CONFLICT DO NOTHING), so this gives the
+        rows that applying the facts one by one gives. (Flushing the pending rows at each
+        update instead took about ten statements a page for donations and movements.)
+        """
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for kind, row in facts:
+            by_kind[kind].append(row)
+        for kind in sorted(by_kind, key=_WRITE_ORDER.__getitem__):
+            _write_rows(writer, kind, by_kind[kind])
 
     # The queries of projections.reports.ReportSource.
 
