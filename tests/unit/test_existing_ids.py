@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from domain.identity import aggregate_id
+from infra.bench.generator import commands
 from infra.store import Stores, existing_ids
 from projections.reports import END_OF_TIME
+from services.ledger import named_ids
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 
 
@@ -47,3 +50,22 @@ def check_behind(stores: Stores) -> None:
 
 def test_behind_on_sqlite(tmp_path: Path) -> None:
     on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_behind)
+
+
+def _every_named_id(command: Mapping[str, object]) -> set[UUID]:
+    """named_ids as it was: every one of the eight id fields tried on every command."""
+    kinds = ("donation", "disbursement", "refund", "project", "donor", "payee", "foundation", "partner")
+    return {aggregate_id(kind, value) for kind in kinds if isinstance(value := command.get(f"{kind}_id"), str)}
+
+
+def test_named_ids_reads_each_type_of_command_for_its_own_id_fields() -> None:
+    stream = list(commands(0.002, seed=7))
+    assert len({command["type"] for command in stream}) >= 8
+    for command in stream:
+        assert named_ids(command) == _every_named_id(command), command
+    # A type the contract does not know (or that is no text) is read for every id field.
+    odd = {"donation_id": "DN1", "payee_id": "H1", "partner_id": "PA"}
+    for kind in ("no_such_command", ["record_donation"], None):
+        assert named_ids({"type": kind, **odd}) == _every_named_id(odd)
+    # A known type with a field it does not have: the command will be refused, nothing is read for it.
+    assert named_ids({"type": "register_donor", "donor_id": "D1", "payee_id": "H1"}) == {aggregate_id("donor", "D1")}
