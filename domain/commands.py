@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
 
 from domain.errors import DomainError
+from domain.instants import isoformat
 
 # Length limits: long enough for any real identifier, name or bank reference, short enough
 # that a 10,000-character string is refused at the edge instead of stored for ever.
@@ -218,7 +219,7 @@ def command_digest(command: Command) -> str:
     # The fields' values as model_dump() gives them (commands are flat: no nested models), faster.
     for key, value in command.__dict__.items():
         if isinstance(value, datetime):
-            value = value.astimezone(UTC).isoformat()
+            value = isoformat(value.astimezone(UTC))
         elif key == "amount" and isinstance(value, str):
             match = _TRAILING_ZEROS.match(value)
             value = (match.group(1) + (match.group(2) or "").rstrip(".")) if match else value

@@ -24,6 +24,7 @@ from domain.commands import (
 )
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
+from domain.instants import isoformat
 from domain.money import check_currency, parse_amount
 from domain.project import Project
 from domain.registry import Donor, Foundation, IdentifierClaim, Partner, Payee, Registered
@@ -32,7 +33,7 @@ from services.unit_of_work import UnitOfWork
 
 
 def _iso(command: Any, name: str) -> str:
-    return str(getattr(command, name).isoformat())
+    return isoformat(getattr(command, name))
 
 
 class CommandHandlers:

@@ -105,3 +105,28 @@ def test_a_command_digest_reads_the_fields_model_dump_gives() -> None:
 
 
 AT = "2026-03-02T10:00:00+08:00"
+
+
+def _with_times_as_text(value: Any) -> Any:
+    """The state as the library's DatetimeAsISO would give it: each datetime as isoformat()."""
+    if isinstance(value, datetime):
+        return {"_type_": "datetime_iso", "_data_": value.isoformat()}
+    if isinstance(value, dict):
+        return {key: _with_times_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_times_as_text(item) for item in value]
+    return value
+
+
+any_moments = st.datetimes(
+    timezones=st.none()
+    | st.just(UTC)
+    | st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23)).map(timezone)
+)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(), any_moments | st.lists(any_moments, max_size=3), max_size=4))
+def test_times_are_written_as_isoformat_writes_them(state: dict[str, Any]) -> None:
+    state = {"timestamp": datetime.now(UTC), **state}
+    assert FAST.encode(state) == orjson.dumps(_with_times_as_text(state))
