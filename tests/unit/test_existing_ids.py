@@ -24,6 +24,9 @@ def check_existing_ids(stores: Stores) -> None:
     # The project has 31 events, the donor and the claim one each: each is found once.
     assert existing_ids(stores.database)({project, donor, claim} | missing) == {project, donor, claim}
     assert existing_ids(stores.database)(missing) == set()
+    # A batch names thousands: more than one statement's worth of parameters on PostgreSQL.
+    many = {uuid4() for _ in range(1_200)}
+    assert existing_ids(stores.database)(many | {claim, donor}) == {claim, donor}
 
 
 def test_existing_ids_on_sqlite(tmp_path: Path) -> None:
