@@ -24,7 +24,7 @@ def check_existing_ids(stores: Stores) -> None:
     # The project has 31 events, the donor and the claim one each: each is found once.
     assert existing_ids(stores.database)({project, donor, claim} | missing) == {project, donor, claim}
     assert existing_ids(stores.database)(missing) == set()
-    # A batch names thousands: more than one statement's worth of parameters on PostgreSQL.
+    # A batch names thousands of ids, asked for in one statement.
     many = {uuid4() for _ in range(1_200)}
     assert existing_ids(stores.database)(many | {claim, donor}) == {claim, donor}
 
