@@ -175,10 +175,12 @@ AnyCommand = Annotated[
     Field(discriminator="type"),
 ]
 _adapter: Final[TypeAdapter[AnyCommand]] = TypeAdapter(AnyCommand)
-COMMAND_TYPES: Final = frozenset(
-    model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+# Each command's model by its "type" field.
+COMMAND_MODELS: Final[dict[str, type[Command]]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in Command.__subclasses__()
-)
+}
+COMMAND_TYPES: Final = frozenset(COMMAND_MODELS)
 
 
 def parse_command(data: object) -> AnyCommand:

@@ -186,7 +186,7 @@ def existing_ids(database: Database) -> Callable[[set[UUID]], set[UUID]]:
             f"SELECT originator_id FROM {table} WHERE originator_version = 1 AND originator_id = ANY(:ids)",
             {"ids": list(ids)},
         )
-        return {UUID(str(identity)) for (identity,) in rows}
+        return {identity for (identity,) in rows}  # psycopg reads a uuid column as a UUID
 
     return on_sqlite if database.dialect == "sqlite" else on_postgres
 

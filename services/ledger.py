@@ -12,7 +12,7 @@ import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError, Transcoder
 
-from domain.commands import Command, parse_command
+from domain.commands import COMMAND_MODELS, Command, parse_command
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
 from services.access import Principal, may_execute, signed_by_caller
@@ -73,10 +73,8 @@ _NAMED_KINDS = {
 
 # The id fields each type of command has (a donation three of the eight), from its model.
 _NAMED_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    model.model_fields["type"].annotation.__args__[0]: tuple(  # type: ignore[union-attr]
-        (field, _NAMED_KINDS[field]) for field in model.model_fields if field in _NAMED_KINDS
-    )
-    for model in Command.__subclasses__()
+    kind: tuple((field, _NAMED_KINDS[field]) for field in model.model_fields if field in _NAMED_KINDS)
+    for kind, model in COMMAND_MODELS.items()
 }
 _ALL_NAMED_FIELDS = tuple(_NAMED_KINDS.items())
 
