@@ -105,9 +105,17 @@ class SQLiteDatabase:
         self.connection.create_function(name, 1, function, deterministic=True)
 
     @contextmanager
-    def transaction(self) -> Iterator[Writer]:
-        self.connection.execute("BEGIN IMMEDIATE")
+    def transaction(self, locked_by: str | None = None) -> Iterator[Writer]:
+        """A write transaction, the main file locked for writing from the start.
+
+        BEGIN IMMEDIATE locks every attached file too. With `locked_by`, a write statement
+        on the main file alone, run first, locks it just as soon, and other processes may go
+        on writing an attached file.
+        """
+        self.connection.execute("BEGIN IMMEDIATE" if locked_by is None else "BEGIN")
         try:
+            if locked_by is not None:
+                self.connection.execute(locked_by)
             yield _SQLiteWriter(self.connection)
         except BaseException:
             self.connection.execute("ROLLBACK")

@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import typing
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from domain.project import Project
+from infra import rebuild_sql
 from infra.bench.generator import commands
+from infra.database import SQLiteDatabase
+from infra.limits import rebuild_donations_aside_share
 from infra.read_model import _COLUMNS, TABLES, ReadModel
-from infra.rebuild_sql import KEYS_SET_ASIDE, SOURCES, _Dialect, rebuild_in_sql, unknown_topics
+from infra.rebuild_sql import (
+    KEYS_SET_ASIDE,
+    SOURCES,
+    DonationsAside,
+    _Dialect,
+    aside_share,
+    rebuild_in_sql,
+    unknown_topics,
+)
 from infra.store import EVENTS_TABLE, Stores
 from projections.facts import NO_FACTS, PROJECTORS, instant_micros
 from services.ledger import LedgerApplication
@@ -61,7 +77,7 @@ def record_every_kind_of_event(stores: Stores) -> None:
         assert outcome.status == "applied", outcome
 
 
-def check_same_rows_as_python(stores: Stores) -> None:
+def check_same_rows_as_python(stores: Stores, **aside: Any) -> None:
     record_every_kind_of_event(stores)
     rebuild(stores.application, stores.read_model, select=stores.select_notifications)
     expected = tables(stores.read_model)
@@ -69,12 +85,12 @@ def check_same_rows_as_python(stores: Stores) -> None:
     assert {row["kind"] for row in expected["ft_movements"]} == {"payout", "payee_refund", "donor_refund"}
 
     with stores.read_model.rebuilding():
-        events = rebuild_in_sql(stores.application, stores.read_model)
+        events = rebuild_in_sql(stores.application, stores.read_model, **aside)
     assert events == expected["ft_tracking"][0]["events"]
     assert tables(stores.read_model) == expected
 
 
-def check_gaps_in_positions(stores: Stores) -> None:
+def check_gaps_in_positions(stores: Stores, **aside: Any) -> None:
     """Where a position is missing (a transaction that lost a conflict used it), the rows are still the same."""
     record_every_kind_of_event(stores)
     table, position = EVENTS_TABLE[stores.database.dialect]
@@ -88,11 +104,11 @@ def check_gaps_in_positions(stores: Stores) -> None:
     rebuild(stores.application, stores.read_model, select=stores.select_notifications)
     expected = tables(stores.read_model)
     with stores.read_model.rebuilding():
-        rebuild_in_sql(stores.application, stores.read_model)
+        rebuild_in_sql(stores.application, stores.read_model, **aside)
     assert tables(stores.read_model) == expected
 
 
-def check_an_id_recorded_twice(stores: Stores) -> None:
+def check_an_id_recorded_twice(stores: Stores, **aside: Any) -> None:
     """A donation recorded twice (written around the ledger's rules): the rows the Python projection writes.
 
     SQLite keeps the first, as the Python projection does; PostgreSQL, whose rebuild restores
@@ -114,7 +130,7 @@ def check_an_id_recorded_twice(stores: Stores) -> None:
     # is not written; summed from the rows after a rebuild, they do not.
     expected = tables(stores.read_model) | {"ft_project_totals": []}
     with stores.read_model.rebuilding():
-        events = rebuild_in_sql(stores.application, stores.read_model)
+        events = rebuild_in_sql(stores.application, stores.read_model, **aside)
     assert tables(stores.read_model) | {"ft_project_totals": []} == expected
     if dialect == "postgresql":
         assert events is None
@@ -128,16 +144,86 @@ def check_an_id_recorded_twice(stores: Stores) -> None:
         assert events == expected["ft_tracking"][0]["events"]
 
 
-def test_a_rebuild_in_sql_writes_the_rows_of_the_python_projection(tmp_path: Path) -> None:
-    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_same_rows_as_python)
+# SQLite: one process alone; a second process reading the later donations (DonationsAside);
+# and that process reading every donation, so that both of a donation recorded twice are its own.
+ASIDE = [
+    pytest.param({}, id="one-process"),
+    pytest.param({"aside_events_min": 1}, id="donations-aside"),
+    pytest.param({"aside_events_min": 1, "aside_share": 1.0}, id="every-donation-aside"),
+]
 
 
-def test_a_rebuild_in_sql_gives_the_same_rows_across_a_gap_in_positions(tmp_path: Path) -> None:
-    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_gaps_in_positions)
+@pytest.mark.parametrize("aside", ASIDE)
+def test_a_rebuild_in_sql_writes_the_rows_of_the_python_projection(tmp_path: Path, aside: dict[str, Any]) -> None:
+    with capture_logs() as logs:
+        on_store(f"sqlite:///{tmp_path / 'ledger.db'}", partial(check_same_rows_as_python, **aside))
+    assert not [entry for entry in logs if entry["event"] == "rebuild_aside_failed"]
 
 
-def test_a_donation_recorded_twice_gives_the_rows_of_the_python_projection(tmp_path: Path) -> None:
-    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_an_id_recorded_twice)
+@pytest.mark.parametrize("aside", ASIDE)
+def test_a_rebuild_in_sql_gives_the_same_rows_across_a_gap_in_positions(tmp_path: Path, aside: dict[str, Any]) -> None:
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", partial(check_gaps_in_positions, **aside))
+
+
+@pytest.mark.parametrize("aside", ASIDE)
+def test_a_donation_recorded_twice_gives_the_rows_of_the_python_projection(
+    tmp_path: Path, aside: dict[str, Any]
+) -> None:
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", partial(check_an_id_recorded_twice, **aside))
+
+
+@given(st.integers(1, 10**8), st.integers(0, 10**8), st.integers(1, 10**8))
+def test_the_second_process_takes_more_donations_the_more_movements_are_left_here(
+    donations: int, movements: int, more: int
+) -> None:
+    share = aside_share(donations, movements)
+    assert 0.5 <= share <= 1.0
+    assert aside_share(donations, movements + more) >= share
+    assert aside_share(donations, 0) < aside_share(donations, 2 * donations) == 1.0
+
+
+def test_books_without_donations_give_the_second_process_the_default_share() -> None:
+    assert aside_share(0, 5) == rebuild_donations_aside_share
+
+
+def test_when_the_second_process_fails_the_rebuild_reads_its_share_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(module: str, request: dict[str, Any]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], stdin=subprocess.DEVNULL)
+
+    monkeypatch.setattr(rebuild_sql, "start_helper_process", failing)
+    with capture_logs() as logs:
+        on_store(f"sqlite:///{tmp_path / 'ledger.db'}", partial(check_same_rows_as_python, aside_events_min=1))
+    assert [entry["exitcode"] for entry in logs if entry["event"] == "rebuild_aside_failed"] == [3]
+
+
+def test_the_second_process_writes_its_file_while_the_rebuild_holds_the_store(tmp_path: Path) -> None:
+    """Its rows arrive while this process's transaction is open: the store is locked for writing, its file is not."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+
+    def check(stores: Stores) -> None:
+        record_every_kind_of_event(stores)
+        database = stores.read_model.database
+        assert isinstance(database, SQLiteDatabase)
+        aside = DonationsAside.start(database, 1, 1.0)
+        assert aside is not None
+        try:
+            with database.transaction(rebuild_sql._LOCKED_BY) as writer:
+                other = sqlite3.connect(tmp_path / "ledger.db", timeout=0)
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+                other.close()
+                assert aside.child.wait(timeout=60) == 0
+                rows = writer.query("SELECT COUNT(*) AS rows FROM ft_aside.ft_rebuild_rows")[0]["rows"]
+                donations = writer.query(
+                    "SELECT COUNT(*) AS events FROM stored_events WHERE topic = :topic", {"topic": aside.topic}
+                )[0]["events"]
+                assert rows == donations > 0
+        finally:
+            aside.close()
+
+    on_store(url, check)
 
 
 def test_a_store_holding_an_unknown_event_is_left_to_the_python_projection(tmp_path: Path) -> None:

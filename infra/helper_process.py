@@ -1,0 +1,41 @@
+"""A second Python process for one side task, its request sent on stdin.
+
+A plain `python -m MODULE`, not multiprocessing's spawn: spawn imports the parent's main
+module first, which for the `fundtrail` command is the whole CLI (0.6 s here), where a helper
+needs only its own module. The request, a store URL or path included, goes through the child's
+stdin, never its command line, where other users could read it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+
+def start_helper_process(module: str, request: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """`python -P -m module`, given `request` as one JSON object on its stdin; its stdout is not ours."""
+    # -P: the working directory is not put on the child's path, where a folder of the same
+    # name as one of ours could stand in for it.
+    child = subprocess.Popen([sys.executable, "-P", "-m", module], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert child.stdin is not None
+    try:
+        with child.stdin as stdin:
+            stdin.write(json.dumps(request).encode())
+    except BrokenPipeError:
+        pass  # The helper ended before it read its request: its exit code tells the caller it failed.
+    return child
+
+
+def stop_helper_process(child: subprocess.Popen[bytes]) -> None:
+    """End the helper if it is still at work, and wait for it."""
+    if child.poll() is None:
+        child.terminate()
+    child.wait()
+
+
+def read_request() -> dict[str, Any]:
+    """In the helper: the request its parent sent."""
+    request: dict[str, Any] = json.load(sys.stdin)
+    return request
