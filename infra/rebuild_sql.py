@@ -233,7 +233,11 @@ class _Dialect:
             f"CAST({table}.state AS TEXT)" if self.name == "sqlite" else f"convert_from({table}.state, 'UTF8')::jsonb"
         )
         if scanned:
-            source, where = table, f"{table}.topic = :topic AND {position} > :after AND {position} <= :until"
+            # From :after on SQLite, where DonationsAside reads the later positions; PostgreSQL
+            # would read a range of positions through their index, one core alone (full size:
+            # 6.8 s against 3.4 s on both cores for the donations).
+            after = f" AND {position} > :after" if self.name == "sqlite" else ""
+            source, where = table, f"{table}.topic = :topic{after} AND {position} <= :until"
         else:
             source, where = f"ft_rebuild_events r JOIN {table} ON {position} = r.position", "r.topic = :topic"
         # OFFSET 0 keeps PostgreSQL from folding this into the outer query, which would parse
