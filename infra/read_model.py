@@ -180,6 +180,21 @@ def insert_target(kind: str) -> tuple[str, tuple[str, ...]]:
     return table, _COLUMNS[kind]
 
 
+_UPDATED: Final = {
+    kind: (updated.group(1), tuple(re.findall(r"(\w+) = :", updated.group(2))), updated.group(3))
+    for kind, sql in _WRITES.items()
+    if (updated := re.fullmatch(r"UPDATE (\w+) SET (.+) WHERE (\w+) = :\w+", sql))
+}
+
+
+def update_target(kind: str) -> tuple[str, tuple[str, ...], str]:
+    """The table a kind of row updates, the columns it sets (in write order) and the key column that picks the row."""
+    updated = _UPDATED.get(kind)
+    if updated is None:
+        raise ValueError(f"{kind!r} rows are inserted; they update nothing")
+    return updated
+
+
 # Updates change rows that inserts made; a page's updates are written after its inserts.
 UPDATES: Final = frozenset(("project_closed", "disbursement_approved", "disbursement_paid"))
 _WRITE_ORDER: Final = {kind: (kind in UPDATES, order) for order, kind in enumerate(_WRITES)}

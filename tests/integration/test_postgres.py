@@ -28,6 +28,7 @@ from tests.unit.test_insert_rows import check_insert_rows
 from tests.unit.test_log_overlap import check_overlapping_log_catch_ups, check_overlapping_report_catch_ups
 from tests.unit.test_rebuild_sql import (
     check_an_id_recorded_twice,
+    check_an_update_recorded_twice,
     check_gaps_in_positions,
     check_same_rows_as_python,
     instants,
@@ -226,6 +227,7 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(check_same_rows_as_python, id="rebuild-in-sql"),
         pytest.param(check_gaps_in_positions, id="rebuild-in-sql-across-a-gap"),
         pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
+        pytest.param(check_an_update_recorded_twice, id="rebuild-in-sql-of-an-update-recorded-twice"),
         pytest.param(check_totals_replayed_and_backfilled, id="totals-replayed-and-backfilled"),
     ],
 )

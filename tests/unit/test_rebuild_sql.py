@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -142,6 +143,47 @@ def check_an_id_recorded_twice(stores: Stores, **aside: Any) -> None:
         assert sorted(key["name"] for key in keys) == sorted(KEYS_SET_ASIDE)
     else:
         assert events == expected["ft_tracking"][0]["events"]
+
+
+def check_an_update_recorded_twice(stores: Stores, **aside: Any) -> None:
+    """A project closed twice (written around the ledger's rules): the later closing wins, as in Python."""
+    record_every_kind_of_event(stores)
+    dialect = stores.database.dialect
+    table, _ = EVENTS_TABLE[dialect]
+    closed = stores.database.query(
+        f"SELECT originator_id, originator_version, topic, state FROM {table} WHERE topic = :topic",
+        {"topic": get_topic(Project.ProjectClosed)},
+    )
+    assert len(closed) == 1
+    state = json.loads(bytes(closed[0]["state"]))
+    state["closed_at"] = "2027-01-05T08:30:00.000250+08:00"
+    stores.database.query(
+        f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+        "VALUES (:originator_id, :version, :topic, :state)",
+        {
+            "originator_id": closed[0]["originator_id"],
+            "version": closed[0]["originator_version"] + 100,
+            "topic": closed[0]["topic"],
+            "state": json.dumps(state).encode(),
+        },
+    )
+    rebuild(stores.application, stores.read_model, select=stores.select_notifications)
+    expected = tables(stores.read_model)
+    assert [row["closed_at"] for row in expected["ft_projects"] if row["project_id"] == "P"] == [
+        instant_micros(state["closed_at"])
+    ]
+    with stores.read_model.rebuilding():
+        rebuild_in_sql(stores.application, stores.read_model, **aside)
+    assert tables(stores.read_model) == expected
+
+
+@pytest.mark.parametrize(
+    "aside", [pytest.param({}, id="one-process"), pytest.param({"aside_events_min": 1}, id="aside")]
+)
+def test_an_update_recorded_twice_gives_the_rows_of_the_python_projection(
+    tmp_path: Path, aside: dict[str, Any]
+) -> None:
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", partial(check_an_update_recorded_twice, **aside))
 
 
 # SQLite: one process alone; a second process reading the later donations (DonationsAside);
