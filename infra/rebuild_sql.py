@@ -443,10 +443,10 @@ class DonationsAside:
     """SQLite: a second process reading the donations after `after` into a database file of its own.
 
     SQLite has one writer, and a replay's SQL runs on one core: the donations' rows are most
-    of it (full size: 2.8 s of the rows' 4.7 s). The second process reads the later donations
-    from the store into a file of its own while this one reads the first ones and every other
-    kind; this one then copies its rows in (full size: 0.4 s), after its own donations, so the
-    table holds them in ledger order, as one statement would have written them. If the
+    of it (full size: 2.8-3.3 s of the rows' 5-6 s). The second process reads the later
+    donations from the store into a file of its own while this one reads the first ones and
+    every other kind; this one then copies its rows in (full size: 0.8-1.0 s), after its own
+    donations, so the table holds them in ledger order, as one statement would have written them. If the
     second process fails, this one reads that share itself. The file is attached before this
     one's transaction begins (SQLite attaches no file inside one), and that transaction
     locks the main file alone.
@@ -487,12 +487,12 @@ class DonationsAside:
         exitcode = self.child.wait()
         table, columns = insert_target("donation")
         if exitcode == 0:
-            writer.execute(f"INSERT INTO {table} ({', '.join(columns)}) {_aside_rows()}")
+            writer.execute(f"INSERT INTO {table} ({', '.join(columns)}) {_ASIDE_ROWS}")
             return
         log.warning("rebuild_aside_failed", exitcode=exitcode)
-        dialect = _Dialect("sqlite")
-        select = _select(dialect, SOURCES["donation"][0][1], dialect.events(scanned=True))
-        writer.execute(_insert("donation", select), {"topic": self.topic, "after": self.after, "until": self.until})
+        writer.execute(
+            _insert("donation", _donations()), {"topic": self.topic, "after": self.after, "until": self.until}
+        )
 
     def close(self) -> None:
         stop_helper_process(self.child)
@@ -520,10 +520,15 @@ def aside_share(donations: int, movements: int) -> float:
     return min(1.0, max(0.5, balanced))
 
 
-def _aside_rows() -> str:
-    # (WHERE true: SQLite's parser would take ON CONFLICT for a join's ON.) A donation id
-    # recorded twice keeps its first row, as one statement over the whole store would.
-    return "SELECT * FROM ft_aside.ft_rebuild_rows WHERE true ON CONFLICT DO NOTHING"
+# (WHERE true: SQLite's parser would take ON CONFLICT for a join's ON.) A donation id recorded
+# twice keeps its first row, as one statement over the whole store would.
+_ASIDE_ROWS: Final = "SELECT * FROM ft_aside.ft_rebuild_rows WHERE true ON CONFLICT DO NOTHING"
+
+
+def _donations() -> str:
+    """SQLite: the donations' rows of the positions after :after up to :until."""
+    dialect = _Dialect("sqlite")
+    return _select(dialect, SOURCES["donation"][0][1], dialect.events(scanned=True))
 
 
 def read_donations_aside(store: str, path: str, after: int, until: int) -> None:
@@ -537,11 +542,9 @@ def read_donations_aside(store: str, path: str, after: int, until: int) -> None:
     database = SQLiteDatabase(store)
     try:
         database.create_function("ft_instant_micros", instant_micros)
-        dialect = _Dialect("sqlite")
-        select = _select(dialect, SOURCES["donation"][0][1], dialect.events(scanned=True))
         database.connection.execute("ATTACH DATABASE :path AS ft_aside", {"path": path})
         database.connection.execute(
-            f"CREATE TABLE ft_aside.ft_rebuild_rows AS {select}",
+            f"CREATE TABLE ft_aside.ft_rebuild_rows AS {_donations()}",
             {"topic": DonationsAside.topic, "after": after, "until": until},
         )
     finally:
