@@ -356,7 +356,8 @@ def rebuild_in_sql(
     aside = None
     if isinstance(database, SQLiteDatabase):
         database.create_function("ft_instant_micros", instant_micros)
-        aside = DonationsAside.start(database, aside_events_min, aside_share)
+        if not unknown_topics(list(SCANNED), application):
+            aside = DonationsAside.start(database, aside_events_min, aside_share)
     try:
         transaction = database.transaction() if aside is None else aside.database.transaction(_LOCKED_BY)
         with transaction as writer:

@@ -240,6 +240,24 @@ def test_when_the_second_process_fails_the_rebuild_reads_its_share_itself(
     assert [entry["exitcode"] for entry in logs if entry["event"] == "rebuild_aside_failed"] == [3]
 
 
+def test_no_second_process_starts_for_events_that_sql_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(module: str, request: dict[str, Any]) -> subprocess.Popen[bytes]:
+        raise AssertionError("a second process was started")
+
+    monkeypatch.setattr(rebuild_sql, "start_helper_process", refused)
+    compressed = LedgerApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}
+    )
+
+    def check(stores: Stores) -> None:
+        record_every_kind_of_event(stores)
+        assert rebuild_in_sql(compressed, stores.read_model, aside_events_min=1) is None
+
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check)
+
+
 def test_the_second_process_writes_its_file_while_the_rebuild_holds_the_store(tmp_path: Path) -> None:
     """Its rows arrive while this process's transaction is open: the store is locked for writing, its file is not."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
