@@ -73,11 +73,11 @@ parallel_replay_events_min: Final = 50_000
 # A replay in SQL over at least this many SQLite events has a second process read the later
 # donations (infra/rebuild_sql.py's DonationsAside); below it, that process's start-up would
 # cost more than it saves. Its share of the store's positions is chosen from these costs of a
-# row, in microseconds (full size, by hand: the donations read from their JSON 2.4 s, the
-# movements 1.85 s, 760,000 donations' rows copied from the second process's file 0.99 s), or
-# is the default share when the books held no donations before the replay.
+# row, in microseconds (full size, by hand, the fastest runs: 892,311 donations read from their
+# JSON 2.8 s, 926,367 movements 1.64-1.86 s, 760,000 donations' rows copied from the second
+# process's file 0.99 s), or is the default share when the books held no donations before the replay.
 parallel_rebuild_events_min: Final = 100_000
-rebuild_row_micros: Final = {"donation": 2.7, "movement": 2.0, "copy": 1.3}
+rebuild_row_micros: Final = {"donation": 3.1, "movement": 2.0, "copy": 1.3}
 rebuild_donations_aside_share: Final = 0.6
 # Pages of facts the reader may be ahead of the writer (each page is up to catch_up_page_max events).
 replay_pages_ahead_max: Final = 4

@@ -312,7 +312,7 @@ def _update(kind: str, select: str) -> str:
     """PostgreSQL: one UPDATE of `kind` from `select`, whose last column is each event's position.
 
     Where several events update one row, the last of them wins, as when they are applied one by
-    one in ledger order (full size: 0.74 s less than sending the rows through this process).
+    one in ledger order (full size: 1.11 s, against 1.87 s sending the rows through this process).
     """
     table, columns, key = update_target(kind)
     settings = ", ".join(f"{column} = u.c{number}" for number, column in enumerate(columns))
@@ -455,11 +455,10 @@ class DonationsAside:
 
     topic: Final = get_topic(Project.DonationReceived)
 
-    def __init__(self, database: SQLiteDatabase, after: int, until: int) -> None:
+    def __init__(self, database: SQLiteDatabase, store: str, after: int, until: int) -> None:
         self.database, self.after, self.until = database, after, until
         self.folder = tempfile.TemporaryDirectory(prefix="fundtrail-rebuild-")
         self.path = str(Path(self.folder.name) / "donations.db")
-        store = database.query("PRAGMA database_list")[0]["file"]
         database.connection.execute("ATTACH DATABASE :path AS ft_aside", {"path": self.path})
         request = {"store": store, "path": self.path, "after": after, "until": until}
         try:
@@ -473,7 +472,8 @@ class DonationsAside:
         """A second process for the last `share` of the store's positions; None when too few to be worth one."""
         table, position = EVENTS_TABLE["sqlite"]
         until = int(database.query(f"SELECT MAX({position}) AS last FROM {table}")[0]["last"] or 0)
-        if until < max(events_min, 1) or not database.query("PRAGMA database_list")[0]["file"]:
+        store = database.query("PRAGMA database_list")[0]["file"]
+        if until < max(events_min, 1) or not store:
             return None
         if share is None:
             rows = database.query(
@@ -481,7 +481,7 @@ class DonationsAside:
                 "(SELECT COUNT(*) FROM ft_movements) AS movements"
             )[0]
             share = aside_share(int(rows["donations"]), int(rows["movements"]))
-        return cls(database, int(until * (1 - share)), until)
+        return cls(database, store, int(until * (1 - share)), until)
 
     def add_its_rows(self, writer: Writer) -> None:
         """Copy the second process's rows in, once it is done; read its share here when it failed."""
