@@ -104,33 +104,65 @@ def donor_report(source: DonorSource, donor_id: str, as_of: int = END_OF_TIME) -
     )
 
 
-def donor_trail(donor_id: str, donations: Iterable[Sequence[Any]], spending: Iterable[Sequence[Any]]) -> dict[str, Any]:
+class AmountTexts(dict[str, dict[int, str]]):
+    """format_amount by currency and amount, each amount written once: AmountTexts()[currency][amount_minor].
+
+    Trails format three amounts or more per donation, most of them repeats (0.00 above all): a
+    checksum at full size formats 3.6 million, of about 50,000 distinct values.
+    """
+
+    def __missing__(self, currency: str) -> dict[int, str]:
+        texts = self[currency] = _Texts(currency)
+        return texts
+
+
+class _Texts(dict[int, str]):
+    def __init__(self, currency: str) -> None:
+        super().__init__()
+        self.currency = currency
+
+    def __missing__(self, amount_minor: int) -> str:
+        text = self[amount_minor] = format_amount(amount_minor, self.currency)
+        return text
+
+
+def donor_trail(
+    donor_id: str,
+    donations: Iterable[Sequence[Any]],
+    spending: Iterable[Sequence[Any]],
+    amounts: AmountTexts | None = None,
+) -> dict[str, Any]:
     """The donor report from its rows: donations as (donation_id, project_id, currency, amount_minor), in
-    ledger order; spending as (donation_id, kind, disbursement_id, payee_id, amount_minor), in ledger order."""
-    spent_of: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-    refunded: dict[str, int] = defaultdict(int)
+    ledger order; spending as (donation_id, kind, disbursement_id, payee_id, amount_minor), in ledger order.
+
+    `amounts` may be shared by many trails (a checksum builds every donor's).
+    """
+    texts = AmountTexts() if amounts is None else amounts
+    spent_of: dict[str, list[tuple[str, str, int]]] = {}
+    refunded: dict[str, int] = {}
     for donation_id, kind, disbursement_id, payee_id, amount_minor in spending:
         if kind == "donor_refund":
-            refunded[donation_id] += amount_minor
+            refunded[donation_id] = refunded.get(donation_id, 0) + amount_minor
         elif amount_minor != 0:
-            spent_of[donation_id].append((disbursement_id, payee_id, amount_minor))
+            spent_of.setdefault(donation_id, []).append((disbursement_id, payee_id, amount_minor))
     trail = []
     for donation_id, project_id, currency, amount_minor in donations:
-        spent = spent_of.get(donation_id, ())
+        money = texts[currency]
         given_back = refunded.get(donation_id, 0)
-        unspent = amount_minor - given_back - sum(taken for _, _, taken in spent)
+        unspent = amount_minor - given_back
+        spent = []
+        for disbursement_id, payee_id, taken in spent_of.get(donation_id, ()):
+            unspent -= taken
+            spent.append({"disbursement_id": disbursement_id, "payee_id": payee_id, "amount": money[taken]})
         trail.append(
             {
                 "donation_id": donation_id,
                 "project_id": project_id,
                 "currency": currency,
-                "amount": format_amount(amount_minor, currency),
-                "unspent": format_amount(unspent, currency),
-                "refunded": format_amount(given_back, currency),
-                "spent": [
-                    {"disbursement_id": disbursement_id, "payee_id": payee_id, "amount": format_amount(taken, currency)}
-                    for disbursement_id, payee_id, taken in spent
-                ],
+                "amount": money[amount_minor],
+                "unspent": money[unspent],
+                "refunded": money[given_back],
+                "spent": spent,
             }
         )
     return {"donor_id": donor_id, "donations": trail}
@@ -213,6 +245,9 @@ def _each_donor_trail(
     The rows come sorted by the store's own order of ids. For ASCII ids (all that commands
     accept) it is the canonical order too; otherwise the rows are grouped in memory first.
     """
+    if not donor_ids:
+        # No query at all: on PostgreSQL, one for a range of no donors still costs 0.5 s at full size.
+        return
     donations: Iterator[tuple[str, Iterable[Sequence[Any]]]] = groupby(
         source.every_donor_donations(*donors), itemgetter(0)
     )
@@ -225,8 +260,9 @@ def _each_donor_trail(
         donations = iter(sorted(by_donation.items(), key=lambda item: _utf16_order(item[0])))
         spending = iter(sorted(by_spending.items(), key=lambda item: _utf16_order(item[0])))
     given_rows, spent_rows = _Merged(donations), _Merged(spending)
+    amounts = AmountTexts()
     for donor_id in donor_ids:
-        yield donor_id, donor_trail(donor_id, given_rows.of(donor_id), spent_rows.of(donor_id))
+        yield donor_id, donor_trail(donor_id, given_rows.of(donor_id), spent_rows.of(donor_id), amounts)
 
 
 class _Merged:

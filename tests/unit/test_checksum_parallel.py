@@ -112,3 +112,49 @@ def test_a_helper_that_ends_before_reading_its_request_leaves_the_work_to_this_p
         assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
     finally:
         stores.close()
+
+
+def test_a_helper_that_fails_after_writing_some_entries_leaves_the_whole_checksum_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its entries are hashed as they come: those already hashed must not count when it then fails."""
+    real = subprocess.Popen
+    wrote_then_failed = (
+        "import json, sys; request = json.load(sys.stdin); "
+        'open(request[\'path\'], \'wb\').write(b\'"D9":{"donor_id":"D9","donations":[]}\\n\'); sys.exit(1)'
+    )
+
+    def failing_midway(args: list[str], **options: object) -> subprocess.Popen[bytes]:
+        return real([sys.executable, "-c", wrote_then_failed], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0008, seed=44)))
+        stores.catch_up()
+        alone = reports_checksum(stores.read_model)
+        monkeypatch.setattr(subprocess, "Popen", failing_midway)
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, donors_min=0) == alone
+        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+    finally:
+        stores.close()
+
+
+def test_a_helper_may_take_every_donor(tmp_path: Path) -> None:
+    """As a replay on PostgreSQL starts it: this process then encodes no trail and runs no donor query."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0008, seed=45)))
+        stores.catch_up()
+        helper = start_helper(url, stores.read_model, share=1.0, donors_min=0)
+        assert helper is not None
+        assert helper.first == min(stores.read_model.ids("donor"))
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
+                stores.read_model
+            )
+        assert not [entry for entry in logs if entry["log_level"] == "warning"]
+    finally:
+        stores.close()
