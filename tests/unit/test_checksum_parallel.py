@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,28 +91,35 @@ def test_the_helper_starts_without_the_ledger() -> None:
     assert loaded.stdout.strip() == "[]"
 
 
-def test_a_helper_that_ends_before_reading_its_request_leaves_the_work_to_this_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _checksum_beside_a_failing_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: Callable[[], subprocess.Popen[bytes]], seed: int
 ) -> None:
-    real = subprocess.Popen
-
-    def ended_at_once(args: list[str], **options: object) -> subprocess.Popen[bytes]:
-        child = real(["false"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        child.wait()  # Gone before the request is written: writing it breaks the pipe.
-        return child
-
+    """The checksum in parallel, its helper process started by `child`, equals the checksum of one process."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     stores = open_stores(url)
     try:
-        stores.ledger.execute_batch(list(commands(0.0008, seed=43)))
+        stores.ledger.execute_batch(list(commands(0.0008, seed=seed)))
         stores.catch_up()
         alone = reports_checksum(stores.read_model)
-        monkeypatch.setattr(subprocess, "Popen", ended_at_once)
+        monkeypatch.setattr(subprocess, "Popen", lambda args, **options: child())
         with capture_logs() as logs:
             assert reports_checksum_in_parallel(url, stores.read_model, donors_min=0) == alone
         assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
     finally:
         stores.close()
+
+
+def test_a_helper_that_ends_before_reading_its_request_leaves_the_work_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = subprocess.Popen
+
+    def ended_at_once() -> subprocess.Popen[bytes]:
+        child = real(["false"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        child.wait()  # Gone before the request is written: writing it breaks the pipe.
+        return child
+
+    _checksum_beside_a_failing_helper(tmp_path, monkeypatch, ended_at_once, seed=43)
 
 
 def test_a_helper_that_fails_after_writing_some_entries_leaves_the_whole_checksum_to_this_process(
@@ -124,21 +132,10 @@ def test_a_helper_that_fails_after_writing_some_entries_leaves_the_whole_checksu
         'open(request[\'path\'], \'wb\').write(b\'"D9":{"donor_id":"D9","donations":[]}\\n\'); sys.exit(1)'
     )
 
-    def failing_midway(args: list[str], **options: object) -> subprocess.Popen[bytes]:
+    def failing_midway() -> subprocess.Popen[bytes]:
         return real([sys.executable, "-c", wrote_then_failed], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
 
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    stores = open_stores(url)
-    try:
-        stores.ledger.execute_batch(list(commands(0.0008, seed=44)))
-        stores.catch_up()
-        alone = reports_checksum(stores.read_model)
-        monkeypatch.setattr(subprocess, "Popen", failing_midway)
-        with capture_logs() as logs:
-            assert reports_checksum_in_parallel(url, stores.read_model, donors_min=0) == alone
-        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
-    finally:
-        stores.close()
+    _checksum_beside_a_failing_helper(tmp_path, monkeypatch, failing_midway, seed=44)
 
 
 def test_a_helper_may_take_every_donor(tmp_path: Path) -> None:
