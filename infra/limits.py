@@ -67,8 +67,8 @@ parallel_verify_events_min: Final = 50_000
 # The share of the donors whose trails a replay's checksum helper encodes, by store. It starts
 # before the secondary indexes are built, which this process does meanwhile, so it takes the
 # larger share. Full size, by hand, after the trails got cheaper (round eleven): on SQLite the
-# replay took 10.8-11.1 s at 0.9 against 11.6-11.8 s at 0.8 and 11.3-11.7 s at 0.95 (two runs
-# each), where the helper was last to finish; on PostgreSQL, whose index builds take longer,
+# replay took 10.8-11.1 s at 0.9 against 11.6-11.8 s at 0.8 (this process last to finish) and
+# 11.3-11.7 s at 0.95 (the helper last), two runs each; on PostgreSQL, whose index builds take longer,
 # this process is last to finish even when the helper takes every donor (the helper exited at
 # 13.9 s, this process was done at 14.8 s), so it does: 15.2-15.4 s against 15.9 s at 0.9.
 replay_checksum_helper_share: Final = {"sqlite": 0.9, "postgresql": 1.0}
