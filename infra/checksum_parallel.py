@@ -113,8 +113,9 @@ def reports_checksum_in_parallel(
     try:
         return reports_checksum(source, donor_entries(), others)
     except HelperFailed:
-        # Some of its entries may be hashed already: the whole checksum again, in this process.
-        return reports_checksum(source)
+        # Some of its entries may be hashed already: every donor's again, in this process (the
+        # other kinds' entries were encoded before the helper's were read).
+        return reports_checksum(source, None, others)
     finally:
         helper.close()
 
