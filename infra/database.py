@@ -171,6 +171,11 @@ class PostgresDatabase:
             options=f"-c search_path={self.schema}",
         )
 
+    def session(self) -> PostgresSession:
+        """A connection of its own, for work in another thread beside this one's; the caller closes it."""
+        with _as_store_errors():
+            return PostgresSession(self._connect())
+
     def _usable(self) -> Any:
         """The connection, opened again if the server closed it (after a restart, say)."""
         if self.connection.closed or self.connection.broken:
@@ -245,6 +250,31 @@ class PostgresDatabase:
                 yield writer
             # A rolled-back transaction takes the tables it created with it.
             self.staging |= writer.staged
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresSession:
+    """One connection (autocommit, the database's schema): each statement commits on its own."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        # The server process serving it: names what it makes, and tells whether it is still alive.
+        self.pid: int = connection.info.backend_pid
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        with _as_store_errors():
+            self.connection.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with _as_store_errors(), self.connection.cursor() as cursor:
+            cursor.execute(_NAMED.sub(r"%(\1)s", sql), params or {})
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def cancel(self) -> None:
+        """Stop the statement it is running, from another thread (that statement then raises)."""
+        self.connection.cancel_safe()
 
     def close(self) -> None:
         self.connection.close()

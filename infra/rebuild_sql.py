@@ -16,7 +16,10 @@ catch-up.
 
 from __future__ import annotations
 
+import re
 import tempfile
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Final
 from uuid import UUID
@@ -27,7 +30,7 @@ from eventsourcing.utils import get_topic
 
 from domain.project import Project
 from domain.registry import IdentifierClaim
-from infra.database import SQLiteDatabase, Writer
+from infra.database import PostgresDatabase, PostgresSession, SQLiteDatabase, Writer
 from infra.helper_process import read_request, start_helper_process, stop_helper_process
 from infra.limits import parallel_rebuild_events_min, rebuild_donations_aside_share, rebuild_row_micros
 from infra.read_model import (
@@ -314,11 +317,21 @@ def _update(kind: str, select: str) -> str:
     Where several events update one row, the last of them wins, as when they are applied one by
     one in ledger order (full size: 1.11 s, against 1.87 s sending the rows through this process).
     """
+    return _update_from(kind, _last_updates(kind, select))
+
+
+def _last_updates(kind: str, select: str) -> str:
+    """Of the rows of `select` (the last column each event's position), the last for each row it updates."""
+    _, columns, _ = update_target(kind)
+    key_value, position = f"c{len(columns)}", f"c{len(columns) + 1}"
+    return f"SELECT DISTINCT ON ({key_value}) * FROM ({select}) rows ORDER BY {key_value}, {position} DESC"
+
+
+def _update_from(kind: str, last: str) -> str:
+    """The UPDATE of `kind` from `last`, one row for each row it updates (see _last_updates)."""
     table, columns, key = update_target(kind)
     settings = ", ".join(f"{column} = u.c{number}" for number, column in enumerate(columns))
-    key_value, position = f"c{len(columns)}", f"c{len(columns) + 1}"
-    last = f"SELECT DISTINCT ON ({key_value}) * FROM ({select}) rows ORDER BY {key_value}, {position} DESC"
-    return f"UPDATE {table} SET {settings} FROM ({last}) u WHERE {table}.{key} = u.{key_value}"
+    return f"UPDATE {table} SET {settings} FROM ({last}) u WHERE {table}.{key} = u.c{len(columns)}"
 
 
 def _aliased(values: list[str]) -> str:
@@ -347,19 +360,27 @@ def rebuild_in_sql(
 ) -> int | None:
     """Empty `target` and fill it from the events stored in its own database; None when this way does not apply.
 
-    On SQLite, a store of at least `aside_events_min` events has a second process read the
-    donations in the last `aside_share` of its positions (DonationsAside, which chooses the
-    share when none is given) while this one reads the rest.
+    A store of at least `aside_events_min` events is read on two cores. On SQLite a second
+    process reads the donations in the last `aside_share` of its positions (DonationsAside,
+    which chooses the share when none is given) while this one reads the rest; on PostgreSQL a
+    second connection reads every other kind of row while this one reads the donations
+    (OtherRowsAside).
     """
     database = target.database
     dialect = _Dialect(database.dialect)
-    aside = None
+    aside: DonationsAside | OtherRowsAside | None = None
     if isinstance(database, SQLiteDatabase):
         database.create_function("ft_instant_micros", instant_micros)
-        if not unknown_topics(list(SCANNED), application):
+    if not unknown_topics(list(SCANNED), application):
+        if isinstance(database, SQLiteDatabase):
             aside = DonationsAside.start(database, aside_events_min, aside_share)
+        elif isinstance(database, PostgresDatabase):
+            aside = OtherRowsAside.start(database, aside_events_min)
     try:
-        transaction = database.transaction() if aside is None else aside.database.transaction(_LOCKED_BY)
+        if isinstance(aside, DonationsAside):
+            transaction = aside.database.transaction(_LOCKED_BY)
+        else:
+            transaction = database.transaction()
         with transaction as writer:
             events = _rebuild(writer, dialect, application, target, aside)
             writer.execute(f"DROP TABLE IF EXISTS {dialect.temporary}.ft_rebuild_events")
@@ -377,11 +398,15 @@ def rebuild_in_sql(
 
 
 def _rebuild(
-    writer: Writer, dialect: _Dialect, application: Application[UUID], target: ReadModel, aside: DonationsAside | None
+    writer: Writer,
+    dialect: _Dialect,
+    application: Application[UUID],
+    target: ReadModel,
+    aside: DonationsAside | OtherRowsAside | None,
 ) -> int | None:
     # The snapshot: every event up to `until` is committed (PostgreSQL's inserts take a table
     # lock, so positions are given in commit order); later ones are left to a catch-up. With a
-    # second process at work, the snapshot is the one it was given.
+    # second process or connection at work, the snapshot is the one it was given.
     if aside is not None:
         until = aside.until
     else:
@@ -392,13 +417,31 @@ def _rebuild(
     counted = target.database.query_aside(
         f"SELECT COUNT(*) AS events FROM {dialect.table} WHERE {dialect.position} <= :until", {"until": until}
     )
-    listed = _list_events(writer, dialect, until)
+    others = aside if isinstance(aside, OtherRowsAside) else None
+    donations_read = others is not None
+    listed: list[str] | None = None
+    if others is not None:
+        # The donations first, on both cores, while the second connection lists and reads the rest.
+        writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {_donations(dialect)}", _donations_params(until))
+        listed = others.topics()
+    if listed is None:
+        others = None
+        listed = _list_events(writer, dialect, until)
     unknown = unknown_topics([*listed, *SCANNED], application)
     if unknown:
         log.info("rebuild_in_sql_declined", topics=unknown[:5])
         return None
     target.empty(writer)
     keys = set_aside_primary_keys(writer, dialect.name, KEYS_SET_ASIDE)
+    read_aside: dict[tuple[str, str], str] = {}
+    if donations_read:
+        writer.execute(_insert("donation", "SELECT * FROM ft_rebuild_rows"))
+        writer.execute("DROP TABLE ft_rebuild_rows")
+    if others is not None:
+        read_aside = others.tables()
+        if len(read_aside) < len(_read_by_others(listed)):
+            # It failed: this connection reads what it did not (through its own list of events).
+            listed = _list_events(writer, dialect, until)
     for kind, sources in SOURCES.items():
         for name, columns in sources:
             topics = [(topic, False) for topic in listed if topic.rpartition(".")[2] == name]
@@ -406,7 +449,12 @@ def _rebuild(
             for topic, scanned in topics:
                 select = _select(dialect, columns, dialect.events(scanned), ordered=kind in UPDATES)
                 params = {"topic": topic, "after": 0, "until": until}
-                if kind in UPDATES and dialect.name == "postgresql":
+                if scanned and donations_read:
+                    continue  # the donations, written above
+                if (kind, topic) in read_aside:
+                    read = f"SELECT * FROM {read_aside[kind, topic]}"
+                    writer.execute(_update_from(kind, read) if kind in UPDATES else _insert(kind, read))
+                elif kind in UPDATES and dialect.name == "postgresql":
                     writer.execute(
                         _update(kind, _select(dialect, (*columns, "sequence"), dialect.events(scanned))), params
                     )
@@ -422,17 +470,129 @@ def _rebuild(
                     writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {select}", params)
                     writer.execute(_insert(kind, "SELECT * FROM ft_rebuild_rows"))
                     writer.execute("DROP TABLE ft_rebuild_rows")
-                elif aside is not None and topic == aside.topic:
+                elif isinstance(aside, DonationsAside) and topic == aside.topic:
                     # This process reads the donations up to the second process's share.
                     writer.execute(_insert(kind, select), params | {"until": aside.after})
                 else:
                     writer.execute(_insert(kind, select), params)
-    if aside is not None:
+    if isinstance(aside, DonationsAside):
         aside.add_its_rows(writer)
     restore_primary_keys(writer, keys)
     events = int(counted()[0]["events"])
     target.track(writer, until, events)
     return events
+
+
+def _read_by_others(listed: list[str]) -> list[tuple[str, str, tuple[Column, ...], str]]:
+    """(kind, name, columns, topic) of every listed topic's rows of every kind, in the order they are written."""
+    return [
+        (kind, name, columns, topic)
+        for kind, sources in SOURCES.items()
+        for name, columns in sources
+        for topic in listed
+        if topic.rpartition(".")[2] == name
+    ]
+
+
+class OtherRowsAside:
+    """PostgreSQL: a second connection reading every kind of row but the donations, while this one reads those.
+
+    The donations' read runs on both cores (CREATE TABLE AS), and this connection then has the
+    rest to read alone, on one core, before its transaction can commit: the list of the other
+    events' positions, the movements, the updates (full size: 3.3 s with the other core idle).
+    The second connection reads them meanwhile, each topic into a table of its own, and this
+    one copies them in. Other connections cannot read a temporary table, so these are unlogged
+    tables in the read model's schema, named after the server process that made them; this
+    connection drops them at the end, and a rebuild drops those that a rebuild which died left
+    behind (whose server process is gone). If the second connection fails, this one reads
+    what it did not, as without it.
+    """
+
+    def __init__(self, database: PostgresDatabase, until: int) -> None:
+        self.database, self.until = database, until
+        self.made: list[str] = []
+        self._topics: Future[list[str]] = Future()
+        self._tables: Future[dict[tuple[str, str], str]] = Future()
+        self.session = database.session()
+        self.thread = threading.Thread(target=self._read, name="fundtrail-rebuild-aside", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def start(cls, database: PostgresDatabase, events_min: int) -> OtherRowsAside | None:
+        """A second connection for a store of at least `events_min` events; None for fewer."""
+        table, position = EVENTS_TABLE["postgresql"]
+        until = int(database.query(f"SELECT MAX({position}) AS last FROM {table}")[0]["last"] or 0)
+        if until < max(events_min, 1):
+            return None
+        return cls(database, until)
+
+    def topics(self) -> list[str] | None:
+        """The topics of the events it listed (those not scanned); None if it failed before it listed them."""
+        try:
+            return self._topics.result()
+        except Exception as error:  # noqa: BLE001 - this connection lists them instead
+            log.warning("rebuild_aside_failed", error=type(error).__name__)
+            return None
+
+    def tables(self) -> dict[tuple[str, str], str]:
+        """The table of rows it read for each (kind, topic), once it is done; fewer if it failed on the way."""
+        try:
+            return self._tables.result()
+        except Exception as error:  # noqa: BLE001 - this connection reads the rest itself
+            log.warning("rebuild_aside_failed", error=type(error).__name__)
+            return {}
+
+    def _read(self) -> None:
+        session = self.session
+        try:
+            _drop_abandoned(session)
+            dialect = _Dialect("postgresql")
+            session.execute(_list_statement(dialect), _list_params(self.until))
+            listed = sorted(row["topic"] for row in session.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
+            self._topics.set_result(listed)
+            tables: dict[tuple[str, str], str] = {}
+            for kind, _, columns, topic in _read_by_others(listed):
+                table = f"{_ASIDE_PREFIX}{session.pid}_{len(self.made)}"
+                self.made.append(table)
+                if kind in UPDATES:
+                    select = _last_updates(kind, _select(dialect, (*columns, "sequence"), dialect.events(False)))
+                else:
+                    select = _select(dialect, columns, dialect.events(False))
+                session.execute(f"CREATE UNLOGGED TABLE {table} AS {select}", {"topic": topic})
+                tables[kind, topic] = table
+            self._tables.set_result(tables)
+        except BaseException as error:  # noqa: BLE001 - raised to whoever waits for its results
+            for future in (self._topics, self._tables):
+                if not future.done():
+                    future.set_exception(error)
+
+    def close(self) -> None:
+        """Stop it if it is still at work, and drop the tables it made."""
+        if self.thread.is_alive():
+            self.session.cancel()
+        self.thread.join()
+        self.session.close()
+        if self.made:
+            try:
+                self.database.query(f"DROP TABLE IF EXISTS {', '.join(self.made)}")
+            except Exception as error:  # noqa: BLE001 - the next rebuild drops them
+                log.warning("rebuild_aside_tables_left", error=type(error).__name__)
+
+
+_ASIDE_PREFIX: Final = "ft_rebuild_aside_"
+
+
+def _drop_abandoned(session: PostgresSession) -> None:
+    """Drop the tables of second connections whose server process is gone (a rebuild that died)."""
+    made = session.query(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, :prefix)",
+        {"prefix": _ASIDE_PREFIX},
+    )
+    alive = {row["pid"] for row in session.query("SELECT pid FROM pg_stat_activity")}
+    for row in made:
+        found = re.fullmatch(rf"{_ASIDE_PREFIX}(\d+)_\d+", row["tablename"])
+        if found is not None and int(found.group(1)) not in alive:
+            session.execute(f"DROP TABLE IF EXISTS {row['tablename']}")
 
 
 # A write to the main file that changes nothing: the rebuild's transaction locks it and not
@@ -526,10 +686,14 @@ def aside_share(donations: int, movements: int) -> float:
 _ASIDE_ROWS: Final = "SELECT * FROM ft_aside.ft_rebuild_rows WHERE true ON CONFLICT DO NOTHING"
 
 
-def _donations() -> str:
-    """SQLite: the donations' rows of the positions after :after up to :until."""
-    dialect = _Dialect("sqlite")
+def _donations(dialect: _Dialect | None = None) -> str:
+    """The donations' rows up to :until (on SQLite, of the positions after :after)."""
+    dialect = dialect or _Dialect("sqlite")
     return _select(dialect, SOURCES["donation"][0][1], dialect.events(scanned=True))
+
+
+def _donations_params(until: int) -> dict[str, object]:
+    return {"topic": DonationsAside.topic, "after": 0, "until": until}
 
 
 def read_donations_aside(store: str, path: str, after: int, until: int) -> None:
@@ -557,15 +721,23 @@ def _list_events(writer: Writer, dialect: _Dialect, until: int) -> list[str]:
     # Named with its schema: looking for a table that is not there, SQLite would read (and
     # lock, until the transaction ends) every attached file, DonationsAside's among them.
     writer.execute(f"DROP TABLE IF EXISTS {dialect.temporary}.ft_rebuild_events")
+    writer.execute(_list_statement(dialect), _list_params(until))
+    return sorted(row["topic"] for row in writer.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
+
+
+def _list_statement(dialect: _Dialect) -> str:
+    """The list of the position and topic of every event up to :until that is not of a scanned topic."""
     excluded = ", ".join(f":scanned{number}" for number in range(len(SCANNED)))
     # CREATE TABLE AS, which PostgreSQL reads on both cores (INSERT ... SELECT it reads on one),
     # and no key: each topic's positions are read by scanning the list.
-    writer.execute(
+    return (
         f"CREATE TEMP TABLE ft_rebuild_events AS SELECT {dialect.position} AS position, topic FROM {dialect.table} "
-        f"WHERE {dialect.position} <= :until AND topic NOT IN ({excluded})",
-        {"until": until} | {f"scanned{number}": topic for number, topic in enumerate(SCANNED)},
+        f"WHERE {dialect.position} <= :until AND topic NOT IN ({excluded})"
     )
-    return sorted(row["topic"] for row in writer.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
+
+
+def _list_params(until: int) -> dict[str, object]:
+    return {"until": until} | {f"scanned{number}": topic for number, topic in enumerate(SCANNED)}
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from infra.read_model import TABLES
 from infra.store import Stores, open_stores
@@ -229,6 +231,12 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
         pytest.param(check_an_update_recorded_twice, id="rebuild-in-sql-of-an-update-recorded-twice"),
         pytest.param(check_totals_replayed_and_backfilled, id="totals-replayed-and-backfilled"),
+        pytest.param(partial(check_same_rows_as_python, aside_events_min=1), id="rebuild-in-sql-on-two-connections"),
+        pytest.param(partial(check_gaps_in_positions, aside_events_min=1), id="two-connections-across-a-gap"),
+        pytest.param(partial(check_an_id_recorded_twice, aside_events_min=1), id="two-connections-id-recorded-twice"),
+        pytest.param(
+            partial(check_an_update_recorded_twice, aside_events_min=1), id="two-connections-update-recorded-twice"
+        ),
     ],
 )
 def test_store_checks_shared_with_sqlite_on_postgresql(postgres_url: str, check: Callable[[Stores], None]) -> None:
@@ -297,3 +305,71 @@ def test_a_rebuild_on_postgresql_writes_into_emptied_tables_not_past_dead_rows(p
         assert all(after[table] != before[table] for table in before), (before, after)
     finally:
         stores.close()
+
+
+def aside_tables(stores: Stores) -> list[str]:
+    from infra.rebuild_sql import _ASIDE_PREFIX
+
+    rows = stores.database.query(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, :prefix)",
+        {"prefix": _ASIDE_PREFIX},
+    )
+    return sorted(row["tablename"] for row in rows)
+
+
+def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(postgres_url: str) -> None:
+    """Every kind but the donations comes from its tables; a dead rebuild's tables go, a live one's stay."""
+    from infra import rebuild_sql
+    from infra.database import PostgresSession
+
+    made: list[str] = []
+    execute = PostgresSession.execute
+
+    def noting(session: PostgresSession, sql: str, params: dict[str, Any] | None = None) -> None:
+        if sql.startswith("CREATE UNLOGGED TABLE"):
+            made.append(sql.split()[3])
+        execute(session, sql, params)
+
+    def check(stores: Stores) -> None:
+        live_pid = stores.database.query("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        dead, live = f"{rebuild_sql._ASIDE_PREFIX}2147483646_0", f"{rebuild_sql._ASIDE_PREFIX}{live_pid}_0"
+        for table in (dead, live):
+            stores.database.query(f"CREATE UNLOGGED TABLE {table} (x int)")
+        with capture_logs() as logs:
+            check_same_rows_as_python(stores, aside_events_min=1)
+        assert not [entry for entry in logs if entry["event"] == "rebuild_aside_failed"]
+        # The foundation, partner, payees, donors, project, disbursements, three kinds of
+        # movement and three kinds of update: each topic's rows read on the second connection.
+        assert len(made) == 12, made
+        assert aside_tables(stores) == [live]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PostgresSession, "execute", noting)
+        on_store(postgres_url, check)
+
+
+@pytest.mark.parametrize("fails_at", ["CREATE TEMP TABLE ft_rebuild_events", "CREATE UNLOGGED TABLE"])
+def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(postgres_url: str, fails_at: str) -> None:
+    """Before it listed the events, or after: the rows are the Python projection's, and its tables are gone."""
+    from infra.database import PostgresSession
+
+    execute = PostgresSession.execute
+    seen: list[str] = []
+
+    def failing(session: PostgresSession, sql: str, params: dict[str, Any] | None = None) -> None:
+        if sql.startswith(fails_at):
+            seen.append(sql)
+            # Its list at once; its tables at the second, so that there is one to drop.
+            if fails_at.startswith("CREATE TEMP") or len(seen) == 2:
+                raise psycopg.errors.QueryCanceled("canceled by the test")
+        execute(session, sql, params)
+
+    def check(stores: Stores) -> None:
+        with capture_logs() as logs:
+            check_same_rows_as_python(stores, aside_events_min=1)
+        assert [entry["error"] for entry in logs if entry["event"] == "rebuild_aside_failed"] == ["QueryCanceled"]
+        assert aside_tables(stores) == []
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PostgresSession, "execute", failing)
+        on_store(postgres_url, check)
