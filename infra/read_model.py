@@ -240,6 +240,12 @@ _IDS: Final = {
 _HAS: Final = {kind: f"SELECT 1 AS found FROM ({sql}) known WHERE id = :id" for kind, sql in _IDS.items()}
 
 
+_PAYEE_TOTALS: Final = (
+    "SELECT currency, kind, SUM(amount_minor) AS amount_minor FROM ft_movements "
+    "WHERE payee_id = :id AND kind IN ('payout', 'payee_refund') AND at <= :as_of GROUP BY currency, kind"
+)
+
+
 PrimaryKeys = list[tuple[str, str, str]]
 
 
@@ -668,10 +674,24 @@ class ReadModel:
         )
 
     def payee_totals(self, payee_id: str, as_of: int) -> list[dict[str, Any]]:
-        return self.database.query(
-            "SELECT currency, kind, SUM(amount_minor) AS amount_minor FROM ft_movements "
-            "WHERE payee_id = :id AND kind IN ('payout', 'payee_refund') AND at <= :as_of GROUP BY currency, kind",
-            {"id": payee_id, "as_of": as_of},
+        return self.database.query(_PAYEE_TOTALS, {"id": payee_id, "as_of": as_of})
+
+    def every_payee_totals(self) -> list[tuple[Any, ...]]:
+        """payee_totals of every payee, as (payee_id, currency, kind, amount_minor).
+
+        One query on PostgreSQL (full size: 0.13-0.16 s, against 0.34-0.64 s for one query a
+        payee). SQLite sorts every movement for it (0.58 s), so there it is one query a payee
+        through their index (0.43 s).
+        """
+        if self.database.dialect == "sqlite":
+            return [
+                (payee_id, *row)
+                for payee_id in self.ids("payee")
+                for row in self.database.tuples(_PAYEE_TOTALS, {"id": payee_id, "as_of": END_OF_TIME})
+            ]
+        return self.database.tuples(
+            "SELECT payee_id, currency, kind, SUM(amount_minor) AS amount_minor FROM ft_movements "
+            "WHERE kind IN ('payout', 'payee_refund') GROUP BY payee_id, currency, kind"
         )
 
     def foundation_projects(self, foundation_id: str) -> list[dict[str, Any]]:

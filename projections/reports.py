@@ -51,6 +51,8 @@ class ReportSource(Protocol):
 
     def every_donor_spending(self, first: str | None = None, until: str | None = None) -> Iterable[Sequence[Any]]: ...
 
+    def every_payee_totals(self) -> Iterable[Sequence[Any]]: ...
+
 
 def _unknown(kind: str, business_id: str) -> DomainError:
     return DomainError(f"unknown_{kind}", f"no {kind} {business_id!r} in the ledger")
@@ -171,9 +173,15 @@ def donor_trail(
 def payee_report(source: ReportSource, payee_id: str, as_of: int = END_OF_TIME) -> dict[str, Any]:
     if not source.has("payee", payee_id):
         raise _unknown("payee", payee_id)
+    rows = source.payee_totals(payee_id, as_of)
+    return payee_totals_report(payee_id, [(row["currency"], row["kind"], row["amount_minor"]) for row in rows])
+
+
+def payee_totals_report(payee_id: str, rows: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """The payee report from its sums, as (currency, kind, amount_minor) of payouts and payee refunds."""
     totals: dict[str, dict[str, int]] = defaultdict(lambda: {"payout": 0, "payee_refund": 0})
-    for row in source.payee_totals(payee_id, as_of):
-        totals[row["currency"]][row["kind"]] += row["amount_minor"]
+    for currency, kind, amount_minor in rows:
+        totals[currency][kind] += amount_minor
     return {
         "payee_id": payee_id,
         "totals": {
@@ -231,6 +239,15 @@ def each_report(
                 if (first is None or donor_id >= first) and (until is None or donor_id < until)
             ]
         yield from _each_donor_trail(source, ids, donors)
+        return
+    if kind == "payee":
+        # Every payee's sums from one query: one query a payee took 0.34-0.64 s at full size on
+        # PostgreSQL and 0.39-2.6 s on SQLite, at the end of every replay.
+        sums: dict[str, list[Sequence[Any]]] = {}
+        for row in source.every_payee_totals():
+            sums.setdefault(row[0], []).append(row[1:])
+        for payee_id in ids:
+            yield payee_id, payee_totals_report(payee_id, sums.get(payee_id, ()))
         return
     build = REPORTS[kind]
     for business_id in ids:

@@ -36,7 +36,11 @@ from tests.unit.test_rebuild_sql import (
     instants,
     stored_time,
 )
-from tests.unit.test_report_fast_paths import check_donor_counts, check_totals_replayed_and_backfilled
+from tests.unit.test_report_fast_paths import (
+    check_donor_counts,
+    check_payee_reports_in_bulk,
+    check_totals_replayed_and_backfilled,
+)
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
 
@@ -231,6 +235,7 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
         pytest.param(check_an_update_recorded_twice, id="rebuild-in-sql-of-an-update-recorded-twice"),
         pytest.param(check_totals_replayed_and_backfilled, id="totals-replayed-and-backfilled"),
+        pytest.param(check_payee_reports_in_bulk, id="payee-reports-in-bulk"),
         pytest.param(partial(check_same_rows_as_python, aside_events_min=1), id="rebuild-in-sql-on-two-connections"),
         pytest.param(partial(check_gaps_in_positions, aside_events_min=1), id="two-connections-across-a-gap"),
         pytest.param(partial(check_an_id_recorded_twice, aside_events_min=1), id="two-connections-id-recorded-twice"),

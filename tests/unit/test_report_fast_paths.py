@@ -16,7 +16,7 @@ from infra.read_model import ReadModel
 from infra.rebuild_sql import rebuild_in_sql
 from infra.store import Stores
 from projections.checksum import canonical_reports, reports_checksum
-from projections.reports import END_OF_TIME, all_reports, donor_report
+from projections.reports import END_OF_TIME, all_reports, donor_report, payee_report
 from services.read_side import catch_up, rebuild
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 
@@ -115,6 +115,29 @@ def test_donor_trails_built_in_bulk_equal_each_donor_trail() -> None:
         assert trail == donor_report(books.read_model, donor_id)
         # What lets the checksum encode trails with canonical_text_json: text and null alone, ASCII keys.
         assert _text_alone(trail), donor_id
+
+
+def test_payee_reports_built_in_bulk_equal_each_payee_report(tmp_path: Path) -> None:
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_payee_reports_in_bulk)
+
+
+def check_payee_reports_in_bulk(stores: Stores) -> None:
+    books = LedgerUnderTest(stores.application, stores.read_model)
+    books.ledger.execute_batch(list(commands(0.0008, seed=15)))
+    # H1 paid and nothing returned; H2 never paid.
+    books.setup_project("P")
+    assert books.donate("DN-P", "500.00").status == "applied"
+    books.paid_disbursement("DB-P", "120.00")
+    catch_up(books.application, books.read_model)
+    bulk = all_reports(books.read_model)["payee"]
+    assert sorted(bulk) == sorted(books.read_model.ids("payee"))
+    totals = [total for report in bulk.values() for total in report["totals"].values()]
+    # Paid, and paid then partly returned, among them; and a payee never paid (no totals).
+    assert any(total["returned"] != "0.00" for total in totals)
+    assert any(total["returned"] == "0.00" and total["paid"] != "0.00" for total in totals)
+    assert any(not report["totals"] for report in bulk.values())
+    for payee_id, report in bulk.items():
+        assert report == payee_report(books.read_model, payee_id)
 
 
 def _text_alone(value: Any) -> bool:
