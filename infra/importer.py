@@ -165,15 +165,16 @@ def import_file(
     resumable = Resumable(ledger, path)
     summary = resumable.summary
     batch: list[tuple[int, object | Outcome]] = []
-    for number, raw in numbered_lines(path):
-        if number <= resumable.resume_after:
-            continue
-        batch.append((number, decode_line(raw)))
-        if len(batch) >= batch_size:
-            _apply(ledger, batch, summary, progress, resumable)
-            batch = []
-    _apply(ledger, batch, summary, progress, resumable)
-    resumable.finish(ledger)
+    with ledger.work.snapshots_deferred():
+        for number, raw in numbered_lines(path):
+            if number <= resumable.resume_after:
+                continue
+            batch.append((number, decode_line(raw)))
+            if len(batch) >= batch_size:
+                _apply(ledger, batch, summary, progress, resumable)
+                batch = []
+        _apply(ledger, batch, summary, progress, resumable)
+        resumable.finish(ledger)
     log.info("import_finished", applied=summary.applied, duplicates=summary.duplicates, rejected=len(summary.rejected))
     return summary
 

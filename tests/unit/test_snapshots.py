@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 import pytest
@@ -13,6 +15,7 @@ from domain.project import Project
 from infra.bench.generator import commands
 from infra.database import SQLiteDatabase
 from infra.snapshots import SnapshotTable
+from infra.store import Stores
 from services.ledger import Ledger
 from services.unit_of_work import UnitOfWork
 from tests.ledger_fixtures import LedgerUnderTest
@@ -114,3 +117,97 @@ def _project_rows(books: LedgerUnderTest) -> list[dict[str, Any]]:
     if not rows:
         pytest.fail("the generated ledger has no projects")
     return rows
+
+
+def _saved_versions(table: SnapshotTable) -> dict[str, int]:
+    rows = table.database.query("SELECT aggregate_id, version FROM ft_snapshots")
+    return {row["aggregate_id"]: row["version"] for row in rows}
+
+
+def _deferred_books(interval: int, cache_max: int | None = None) -> tuple[LedgerUnderTest, SnapshotTable]:
+    books = LedgerUnderTest()
+    table = SnapshotTable(SQLiteDatabase(":memory:"))
+    books.ledger = Ledger(books.application, vault=books.vault, snapshots=table)
+    books.ledger.work.snapshot_interval = interval
+    if cache_max is not None:
+        books.ledger.work.cache_max = cache_max
+    return books, table
+
+
+def test_snapshots_deferred_are_taken_once_at_the_end_at_the_last_version() -> None:
+    books, table = _deferred_books(interval=25)
+    stream = list(commands(0.0008, seed=31))
+    with books.ledger.work.snapshots_deferred():
+        for start in range(0, len(stream), 40):
+            books.ledger.execute_batch(stream[start : start + 40])
+        assert _saved_versions(table) == {}
+    saved = _saved_versions(table)
+    # Each project past 25 events, at the version it ended with; loaded from it, the same project.
+    projects = {row["project_id"] for row in _project_rows(books)}
+    for project_id in projects:
+        identity = aggregate_id("project", project_id)
+        from_events = UnitOfWork(books.application).get(Project, identity)
+        assert from_events is not None
+        if from_events.version < 25:
+            assert str(identity) not in saved
+            continue
+        assert saved[str(identity)] == from_events.version
+        from_snapshot = UnitOfWork(books.application, snapshots=table).get(Project, identity)
+        assert from_snapshot is not None and _whole(from_snapshot) == _whole(from_events)
+    assert len(saved) >= 2
+
+
+def test_a_project_leaving_the_cache_is_snapshotted_as_it_leaves() -> None:
+    books, table = _deferred_books(interval=25, cache_max=3)
+    stream = list(commands(0.0008, seed=31))
+    with books.ledger.work.snapshots_deferred():
+        for start in range(0, len(stream), 40):
+            books.ledger.execute_batch(stream[start : start + 40])
+        # Three aggregates fit: the projects that fell due left the cache, and were snapshotted as they did.
+        during = _saved_versions(table)
+        assert during
+    for identity, version in during.items():
+        assert _saved_versions(table)[identity] >= version
+
+
+def test_a_failing_block_takes_no_deferred_snapshot() -> None:
+    books, table = _deferred_books(interval=25)
+    stream = list(commands(0.0008, seed=31))
+    with pytest.raises(RuntimeError), books.ledger.work.snapshots_deferred():
+        books.ledger.execute_batch(stream)
+        raise RuntimeError("stopped")
+    assert _saved_versions(table) == {}
+    # Outside the block, snapshots are taken as they fall due again.
+    books.ledger.execute_batch(list(commands(0.0016, seed=31))[len(stream) :])
+    assert _saved_versions(table)
+
+
+def test_an_import_takes_its_snapshots_at_the_end(tmp_path: Path) -> None:
+    from infra.importer import import_file
+    from tests.ledger_fixtures import on_store
+
+    path = tmp_path / "commands.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(command) + b"\n" for command in commands(0.0008, seed=31)))
+
+    def check(stores: Stores) -> None:
+        work = stores.ledger.work
+        work.snapshot_interval = 25
+        assert work.snapshots is not None
+        saves: list[UUID] = []
+        save = work.snapshots.save
+
+        def counted(aggregate_id: UUID, shape: int, version: int, state: str) -> None:
+            saves.append(aggregate_id)
+            save(aggregate_id, shape, version, state)
+
+        work.snapshots.save = counted  # type: ignore[method-assign]
+        import_file(stores.ledger, path, batch_size=40)
+        rows = stores.database.query("SELECT aggregate_id, version FROM ft_snapshots")
+        # Both projects passed 25 events many times over: one snapshot each, at its last version.
+        assert len(rows) == 2
+        assert sorted(saves) == sorted(UUID(row["aggregate_id"]) for row in rows)
+        for row in rows:
+            project = UnitOfWork(stores.application).get(Project, UUID(row["aggregate_id"]))
+            assert project is not None and row["version"] == project.version > 100
+
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check)
