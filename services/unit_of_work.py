@@ -142,6 +142,8 @@ class UnitOfWork:
 
         A failure to save one is logged and costs nothing but a slower load later.
         """
+        if not projects:
+            return
         assert self.snapshots is not None
         for aggregate in projects:
             state = {
