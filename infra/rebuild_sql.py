@@ -26,6 +26,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
+from eventsourcing.persistence import OperationalError
 from eventsourcing.utils import get_topic
 
 from domain.project import Project
@@ -519,12 +520,17 @@ class OtherRowsAside:
 
     @classmethod
     def start(cls, database: PostgresDatabase, events_min: int) -> OtherRowsAside | None:
-        """A second connection for a store of at least `events_min` events; None for fewer."""
+        """A second connection for a store of at least `events_min` events; None for fewer, or when none opens."""
         table, position = EVENTS_TABLE["postgresql"]
         until = int(database.query(f"SELECT MAX({position}) AS last FROM {table}")[0]["last"] or 0)
         if until < max(events_min, 1):
             return None
-        return cls(database, until)
+        try:
+            return cls(database, until)
+        except OperationalError as error:
+            # The server's connections all taken, say: this connection reads everything itself.
+            log.warning("rebuild_aside_failed", error=type(error).__name__)
+            return None
 
     def topics(self) -> list[str] | None:
         """The topics of the events it listed (those not scanned); None if it failed before it listed them."""

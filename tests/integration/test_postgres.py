@@ -378,3 +378,21 @@ def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(post
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(PostgresSession, "execute", failing)
         on_store(postgres_url, check)
+
+
+def test_when_no_second_connection_opens_the_rebuild_reads_every_row_itself(postgres_url: str) -> None:
+    from eventsourcing.persistence import OperationalError
+
+    from infra.database import PostgresDatabase, PostgresSession
+
+    def refused(database: PostgresDatabase) -> PostgresSession:
+        raise OperationalError("too many clients already")
+
+    def check(stores: Stores) -> None:
+        with capture_logs() as logs:
+            check_same_rows_as_python(stores, aside_events_min=1)
+        assert [entry["error"] for entry in logs if entry["event"] == "rebuild_aside_failed"] == ["OperationalError"]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PostgresDatabase, "session", refused)
+        on_store(postgres_url, check)
