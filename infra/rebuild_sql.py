@@ -431,6 +431,8 @@ def _rebuild(
     unknown = unknown_topics([*listed, *SCANNED], application)
     if unknown:
         log.info("rebuild_in_sql_declined", topics=unknown[:5])
+        if donations_read:
+            writer.execute("DROP TABLE ft_rebuild_rows")
         return None
     target.empty(writer)
     keys = set_aside_primary_keys(writer, dialect.name, KEYS_SET_ASIDE)

@@ -30,6 +30,7 @@ from tests.unit.test_insert_rows import check_insert_rows
 from tests.unit.test_log_overlap import check_overlapping_log_catch_ups, check_overlapping_report_catch_ups
 from tests.unit.test_rebuild_sql import (
     check_an_id_recorded_twice,
+    check_an_unknown_event,
     check_an_update_recorded_twice,
     check_gaps_in_positions,
     check_same_rows_as_python,
@@ -242,6 +243,8 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(
             partial(check_an_update_recorded_twice, aside_events_min=1), id="two-connections-update-recorded-twice"
         ),
+        pytest.param(check_an_unknown_event, id="rebuild-in-sql-of-an-unknown-event"),
+        pytest.param(partial(check_an_unknown_event, aside_events_min=1), id="two-connections-unknown-event"),
     ],
 )
 def test_store_checks_shared_with_sqlite_on_postgresql(postgres_url: str, check: Callable[[Stores], None]) -> None:

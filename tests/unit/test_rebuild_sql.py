@@ -286,19 +286,25 @@ def test_the_second_process_writes_its_file_while_the_rebuild_holds_the_store(tm
     on_store(url, check)
 
 
-def test_a_store_holding_an_unknown_event_is_left_to_the_python_projection(tmp_path: Path) -> None:
-    def check(stores: Stores) -> None:
-        record_every_kind_of_event(stores)
-        stores.catch_up()
-        before = tables(stores.read_model)
-        stores.database.query(
-            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-            "VALUES ('0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f', 1, 'elsewhere:Thing.Happened', CAST('{}' AS BLOB))"
-        )
-        assert rebuild_in_sql(stores.application, stores.read_model) is None
+def check_an_unknown_event(stores: Stores, **aside: Any) -> None:
+    """A store holding an event SQL cannot read is left to the Python projection, every time it is asked."""
+    record_every_kind_of_event(stores)
+    stores.catch_up()
+    before = tables(stores.read_model)
+    dialect = stores.database.dialect
+    table, _ = EVENTS_TABLE[dialect]
+    values = "'0f0f0f0f-0f0f-0f0f-0f0f-0f0f0f0f0f0f'::uuid, 1, 'elsewhere:Thing.Happened', '{}'::bytea"
+    if dialect == "sqlite":
+        values = "'0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f', 1, 'elsewhere:Thing.Happened', CAST('{}' AS BLOB)"
+    stores.database.query(f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES ({values})")
+    # Twice on one connection: the first leaves nothing behind that the second trips over.
+    for _ in range(2):
+        assert rebuild_in_sql(stores.application, stores.read_model, **aside) is None
         assert tables(stores.read_model) == before
 
-    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check)
+
+def test_a_store_holding_an_unknown_event_is_left_to_the_python_projection(tmp_path: Path) -> None:
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_an_unknown_event)
 
 
 class DonationReceived(Aggregate.Event):
