@@ -442,42 +442,37 @@ def _rebuild(
         writer.execute("DROP TABLE ft_rebuild_rows")
     if others is not None:
         read_aside = others.tables()
-        if len(read_aside) < len(_read_by_others(listed)):
+        if len(read_aside) < len(_of_each_kind(listed)):
             # It failed: this connection reads what it did not (through its own list of events).
             listed = _list_events(writer, dialect, until)
-    for kind, sources in SOURCES.items():
-        for name, columns in sources:
-            topics = [(topic, False) for topic in listed if topic.rpartition(".")[2] == name]
-            topics += [(topic, True) for topic in SCANNED if topic.rpartition(".")[2] == name]
-            for topic, scanned in topics:
-                select = _select(dialect, columns, dialect.events(scanned), ordered=kind in UPDATES)
-                params = {"topic": topic, "after": 0, "until": until}
-                if scanned and donations_read:
-                    continue  # the donations, written above
-                if (kind, topic) in read_aside:
-                    read = f"SELECT * FROM {read_aside[kind, topic]}"
-                    writer.execute(_update_from(kind, read) if kind in UPDATES else _insert(kind, read))
-                elif kind in UPDATES and dialect.name == "postgresql":
-                    writer.execute(
-                        _update(kind, _select(dialect, (*columns, "sequence"), dialect.events(scanned))), params
-                    )
-                elif kind in UPDATES:
-                    # Few rows, and a later update of the same row wins: applied one by one, in order.
-                    rows = writer.query(select, params)
-                    writer.executemany_values(positional_write(kind), [tuple(row.values()) for row in rows])
-                elif scanned and dialect.name == "postgresql":
-                    # PostgreSQL reads for CREATE TABLE AS in parallel, never for INSERT ... SELECT:
-                    # the donations' JSON read into a temporary table on both cores, then copied
-                    # (full size: 3.0 s and 1 s, against 6.0 s for the one INSERT). Workers cannot
-                    # read temporary tables, so the listed topics gain nothing from this.
-                    writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {select}", params)
-                    writer.execute(_insert(kind, "SELECT * FROM ft_rebuild_rows"))
-                    writer.execute("DROP TABLE ft_rebuild_rows")
-                elif isinstance(aside, DonationsAside) and topic == aside.topic:
-                    # This process reads the donations up to the second process's share.
-                    writer.execute(_insert(kind, select), params | {"until": aside.after})
-                else:
-                    writer.execute(_insert(kind, select), params)
+    for kind, _, columns, topic in _of_each_kind([*listed, *SCANNED]):
+        scanned = topic in SCANNED
+        select = _select(dialect, columns, dialect.events(scanned), ordered=kind in UPDATES)
+        params = {"topic": topic, "after": 0, "until": until}
+        if scanned and donations_read:
+            continue  # the donations, written above
+        if (kind, topic) in read_aside:
+            read = f"SELECT * FROM {read_aside[kind, topic]}"
+            writer.execute(_update_from(kind, read) if kind in UPDATES else _insert(kind, read))
+        elif kind in UPDATES and dialect.name == "postgresql":
+            writer.execute(_update(kind, _select(dialect, (*columns, "sequence"), dialect.events(scanned))), params)
+        elif kind in UPDATES:
+            # Few rows, and a later update of the same row wins: applied one by one, in order.
+            rows = writer.query(select, params)
+            writer.executemany_values(positional_write(kind), [tuple(row.values()) for row in rows])
+        elif scanned and dialect.name == "postgresql":
+            # PostgreSQL reads for CREATE TABLE AS in parallel, never for INSERT ... SELECT:
+            # the donations' JSON read into a temporary table on both cores, then copied
+            # (full size: 3.0 s and 1 s, against 6.0 s for the one INSERT). Workers cannot
+            # read temporary tables, so the listed topics gain nothing from this.
+            writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {select}", params)
+            writer.execute(_insert(kind, "SELECT * FROM ft_rebuild_rows"))
+            writer.execute("DROP TABLE ft_rebuild_rows")
+        elif isinstance(aside, DonationsAside) and topic == aside.topic:
+            # This process reads the donations up to the second process's share.
+            writer.execute(_insert(kind, select), params | {"until": aside.after})
+        else:
+            writer.execute(_insert(kind, select), params)
     if isinstance(aside, DonationsAside):
         aside.add_its_rows(writer)
     restore_primary_keys(writer, keys)
@@ -486,13 +481,13 @@ def _rebuild(
     return events
 
 
-def _read_by_others(listed: list[str]) -> list[tuple[str, str, tuple[Column, ...], str]]:
-    """(kind, name, columns, topic) of every listed topic's rows of every kind, in the order they are written."""
+def _of_each_kind(topics: list[str]) -> list[tuple[str, str, tuple[Column, ...], str]]:
+    """(kind, name, columns, topic) for each kind of row each of `topics` gives, in the order they are written."""
     return [
         (kind, name, columns, topic)
         for kind, sources in SOURCES.items()
         for name, columns in sources
-        for topic in listed
+        for topic in topics
         if topic.rpartition(".")[2] == name
     ]
 
@@ -559,7 +554,7 @@ class OtherRowsAside:
             listed = sorted(row["topic"] for row in session.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
             self._topics.set_result(listed)
             tables: dict[tuple[str, str], str] = {}
-            for kind, _, columns, topic in _read_by_others(listed):
+            for kind, _, columns, topic in _of_each_kind(listed):
                 table = f"{_ASIDE_PREFIX}{session.pid}_{len(self.made)}"
                 self.made.append(table)
                 if kind in UPDATES:
