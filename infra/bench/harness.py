@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from infra.bench.floor import donation_floor, floor_figures
 from infra.bench.generator import write_commands
 from infra.bench.kafka import measure_kafka
 
@@ -156,6 +157,11 @@ def ratios(results: list[StoreFigures], peer_seconds: dict[str, float]) -> list[
             lines.append(
                 f"- {result.name}: replay (with the checksum of every report) takes {rates['replay s']:.2f} s, "
                 f"{peer_seconds['hledger'] / rates['replay s']:.2f}x hledger's speed on the same history"
+            )
+        if "floor donations/s" in peer_seconds:
+            lines.append(
+                f"- {result.name}: import is {rates['import'] / peer_seconds['floor donations/s']:.1%} of the Python "
+                "floor's donations/s (the steps a donation cannot skip, timed alone, on SQLite)"
             )
         if "copy rows/s" in peer_seconds:
             lines.append(
@@ -348,14 +354,15 @@ def run_benchmark(scale: float, output: Path, options: Options) -> str:
         folder = Path(name)
         commands_file = folder / "commands.jsonl"
         commands = write_commands(commands_file, scale)
+        floor = donation_floor(commands_file, folder)
         stores = [("SQLite", f"sqlite:///{folder / 'bench_sqlite.db'}")]
         postgres = options.postgres
         if postgres:
             schema = f"bench_{os.getpid()}"
             stores.append(("PostgreSQL", f"{postgres}{'&' if '?' in postgres else '?'}schema={schema}"))
         results = [measure_store(store, url, commands_file, commands, folder) for store, url in stores]
-        peer_seconds: dict[str, float] = {}
-        peer_figures = (
+        peer_seconds: dict[str, float] = {"floor donations/s": 1e6 / floor["sum"]} if floor else {}
+        peer_figures = floor_figures(floor) | (
             measure_peers(stores[0][1], results[0].events, folder, postgres, peer_seconds) if options.peers else {}
         )
         kafka_figures = (

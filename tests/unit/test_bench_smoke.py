@@ -40,9 +40,12 @@ def test_a_tiny_benchmark_run_writes_every_figure(tmp_path: Path) -> None:
         "Kafka relay: events/s",
         "Kafka worker: events/s",
         "Kafka end-to-end lag",
+        "Python floor of a donation (its steps alone, µs)",
+        "Python floor, donations/s on one core",
     ):
         assert f"| {figure}" in text
     assert "| - |" not in text
     assert "(first pass p99 " in text
     assert "- SQLite: import is " in text and "x the plain eventsourcing way" in text
+    assert "of the Python floor's donations/s" in text
     assert "| HTTP load: requests, concurrency, errors | 40, 16, 0 |" in text

@@ -1,0 +1,142 @@
+"""The import's floor in Python: what a donation costs in the steps this design cannot skip, each timed alone.
+
+Every donation is read, validated, digested and given an id. Then two events (the donation
+and the claim on its id) are encoded and inserted. These steps use the functions and the
+store the import uses. Each step runs in a tight loop over the same donations, with nothing
+else between its calls, so their sum is a lower bound. Deciding, the event objects, the
+cache, asking the store which ids exist, the follower and the read model all come on top. At
+that sum's rate, the import would do nothing but these steps on one core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from domain.commands import RecordDonation, command_digest, parse_command
+from domain.identity import aggregate_id
+from domain.instants import isoformat
+from domain.money import parse_amount
+from domain.project import Project
+from domain.registry import IdentifierClaim
+from infra.importer import decode_line, numbered_lines
+from services.ledger import LedgerApplication
+from services.limits import import_batch_max
+
+# Donations timed per step: enough for steady figures, few enough to take seconds.
+floor_donations_max = 40_000
+# Each step but the insert runs this many times; the shortest run counts.
+floor_repeats = 3
+
+_DONATION_TOPIC = f"{Project.DonationReceived.__module__}:{Project.DonationReceived.__qualname__}"
+_CLAIM_TOPIC = f"{IdentifierClaim.IdentifierClaimed.__module__}:{IdentifierClaim.IdentifierClaimed.__qualname__}"
+
+
+def donation_floor(commands_file: Path, folder: Path) -> dict[str, float]:
+    """Microseconds a donation for each step, and their sum under "sum"; empty when the file has no donation."""
+    lines = _donation_lines(commands_file)
+    if not lines:
+        return {}
+    values = [decode_line(raw) for raw in lines]
+    commands = [parse_command(value) for value in values]
+    donations = [command for command in commands if isinstance(command, RecordDonation)]
+    application = LedgerApplication(
+        env={"PERSISTENCE_MODULE": "infra.event_store:BatchedSQLiteFactory", "SQLITE_DBNAME": str(folder / "floor.db")}
+    )
+    try:
+        encode = application.mapper.transcoder.encode
+        states = [_states(donation, command_digest(donation)) for donation in donations]
+        donation_ids = [donation.donation_id for donation in donations]
+        stored = _stored(donations, [(encode(received), encode(claimed)) for received, claimed in states])
+        steps = {
+            "read the line": _best(lambda: [decode_line(raw) for raw in lines]),
+            "validate": _best(lambda: [parse_command(value) for value in values]),
+            "digest": _best(lambda: [command_digest(command) for command in commands]),
+            # aggregate_id unwrapped: each donation's id is new, so its cache would not hold it.
+            "the donation's id": _best(lambda: [aggregate_id.__wrapped__("donation", name) for name in donation_ids]),
+            "encode two events": _best(lambda: [(encode(received), encode(claimed)) for received, claimed in states]),
+            "insert two rows, commit each batch": _once(lambda: _insert(application, stored)),
+        }
+    finally:
+        application.close()
+    per_donation = {step: seconds / len(lines) * 1e6 for step, seconds in steps.items()}
+    per_donation["sum"] = sum(per_donation.values())
+    return per_donation
+
+
+def _donation_lines(commands_file: Path) -> list[bytes]:
+    lines = []
+    for _, raw in numbered_lines(commands_file):
+        if b'"record_donation"' in raw:
+            lines.append(raw)
+            if len(lines) >= floor_donations_max:
+                break
+    return lines
+
+
+def _states(donation: RecordDonation, digest: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two events' states as the library's mapper hands them to the transcoder, timestamps included."""
+    received = {
+        "timestamp": datetime.now(UTC),
+        "project_id": donation.project_id,
+        "donation_id": donation.donation_id,
+        "donor_id": donation.donor_id,
+        "amount_minor": parse_amount(donation.amount, donation.currency),
+        "currency": donation.currency,
+        "channel": donation.channel,
+        "received_at": isoformat(donation.received_at),
+        "external_ref": donation.external_ref,
+    }
+    claimed = {
+        "originator_topic": _CLAIM_TOPIC,
+        "timestamp": datetime.now(UTC),
+        "kind": "donation",
+        "identifier": donation.donation_id,
+        "project_id": donation.project_id,
+        "command_digest": digest,
+    }
+    return received, claimed
+
+
+def _stored(donations: Sequence[RecordDonation], encoded: Sequence[tuple[bytes, bytes]]) -> list[StoredEvent]:
+    """The rows as the import writes them: a donation at its project's next version, a claim at version 1."""
+    versions: dict[str, int] = {}
+    stored = []
+    for donation, (received, claimed) in zip(donations, encoded, strict=True):
+        version = versions[donation.project_id] = versions.get(donation.project_id, 1) + 1
+        stored.append(StoredEvent(aggregate_id("project", donation.project_id), version, _DONATION_TOPIC, received))
+        stored.append(StoredEvent(aggregate_id("donation", donation.donation_id), 1, _CLAIM_TOPIC, claimed))
+    return stored
+
+
+def _insert(application: LedgerApplication, stored: Sequence[StoredEvent]) -> None:
+    """The rows in the import's transactions: one a batch of commands (two rows a donation)."""
+    for start in range(0, len(stored), 2 * import_batch_max):
+        application.recorder.insert_events(stored[start : start + 2 * import_batch_max])
+
+
+def _best(step: Callable[[], object]) -> float:
+    return min(_once(step) for _ in range(floor_repeats))
+
+
+def _once(step: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
+def floor_figures(per_donation: dict[str, float]) -> dict[str, str]:
+    """The floor as rows of the benchmark's table."""
+    if not per_donation:
+        return {}
+    steps = ", ".join(f"{step} {micros:.1f}" for step, micros in per_donation.items() if step != "sum")
+    total = per_donation["sum"]
+    return {
+        "Python floor of a donation (its steps alone, µs)": f"{total:.1f} µs: {steps}",
+        "Python floor, donations/s on one core": f"{1e6 / total:,.0f}",
+    }

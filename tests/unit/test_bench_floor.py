@@ -1,0 +1,58 @@
+"""The benchmark's Python floor: each step runs on the generated donations and the rows reach the store."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from infra.bench import floor
+from infra.bench.floor import donation_floor, floor_figures
+from infra.bench.generator import write_commands
+
+
+def test_every_step_is_timed_and_the_sum_is_theirs(tmp_path: Path) -> None:
+    commands = tmp_path / "commands.jsonl"
+    write_commands(commands, 0.0005)
+    per_donation = donation_floor(commands, tmp_path)
+    steps = {step: micros for step, micros in per_donation.items() if step != "sum"}
+    assert set(steps) == {
+        "read the line",
+        "validate",
+        "digest",
+        "the donation's id",
+        "encode two events",
+        "insert two rows, commit each batch",
+    }
+    assert all(micros > 0 for micros in steps.values())
+    assert per_donation["sum"] == pytest.approx(sum(steps.values()))
+    rows = floor_figures(per_donation)
+    assert rows["Python floor, donations/s on one core"] == f"{1e6 / per_donation['sum']:,.0f}"
+
+
+def test_the_insert_step_records_two_rows_a_donation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    commands = tmp_path / "commands.jsonl"
+    write_commands(commands, 0.0005)
+    donations = sum(1 for line in commands.read_text().splitlines() if '"record_donation"' in line)
+    monkeypatch.setattr(floor, "import_batch_max", 7)  # several transactions even for a tiny file
+    donation_floor(commands, tmp_path)
+    with sqlite3.connect(tmp_path / "floor.db") as connection:
+        topics = dict(connection.execute("SELECT topic, count(*) FROM stored_events GROUP BY topic").fetchall())
+        versions = connection.execute(
+            "SELECT count(*) FROM stored_events WHERE topic LIKE '%DonationReceived' GROUP BY originator_id "
+            "HAVING max(originator_version) - min(originator_version) + 1 != count(*)"
+        ).fetchall()
+    assert donations > 7
+    assert topics == {
+        "domain.project:Project.DonationReceived": donations,
+        "domain.registry:IdentifierClaim.IdentifierClaimed": donations,
+    }
+    assert versions == []  # each project's donations at consecutive versions, as the import writes them
+
+
+def test_a_file_without_donations_has_no_floor(tmp_path: Path) -> None:
+    commands = tmp_path / "commands.jsonl"
+    commands.write_text('{"type": "register_partner", "partner_id": "P", "name": "执行方"}\n')
+    assert donation_floor(commands, tmp_path) == {}
+    assert floor_figures({}) == {}
