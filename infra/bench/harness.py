@@ -357,10 +357,16 @@ def run_benchmark(scale: float, output: Path, options: Options) -> str:
         floor = donation_floor(commands_file, folder)
         stores = [("SQLite", f"sqlite:///{folder / 'bench_sqlite.db'}")]
         postgres = options.postgres
+        # The stores' schemas on PostgreSQL: the ledger's and the plain way's (see measure_store).
+        schemas = [f"bench_{os.getpid()}", f"bench_plain_{os.getpid()}"]
         if postgres:
-            schema = f"bench_{os.getpid()}"
-            stores.append(("PostgreSQL", f"{postgres}{'&' if '?' in postgres else '?'}schema={schema}"))
-        results = [measure_store(store, url, commands_file, commands, folder) for store, url in stores]
+            stores.append(("PostgreSQL", f"{postgres}{'&' if '?' in postgres else '?'}schema={schemas[0]}"))
+        try:
+            results = [measure_store(store, url, commands_file, commands, folder) for store, url in stores]
+        finally:
+            # Nothing after this reads them; dropped even when a measurement fails.
+            if postgres:
+                _drop_schemas(postgres, schemas)
         peer_seconds: dict[str, float] = {"floor donations/s": 1e6 / floor["sum"]} if floor else {}
         peer_figures = floor_figures(floor) | (
             measure_peers(stores[0][1], results[0].events, folder, postgres, peer_seconds) if options.peers else {}
@@ -372,8 +378,6 @@ def run_benchmark(scale: float, output: Path, options: Options) -> str:
         )
         requests = options.load_requests if options.load_requests is not None else load_requests_max
         load_figures = load_test(folder, requests)
-        if postgres:
-            _drop_schemas(postgres, [f"bench_{os.getpid()}", f"bench_plain_{os.getpid()}"])
     text = render(scale, commands, results, peer_figures | kafka_figures, load_figures, ratios(results, peer_seconds))
     output.write_text(text)
     return text
