@@ -39,23 +39,43 @@ class Run:
     output: str
 
 
+# Runs the measured command for timed(), and reports its wall time and wait4's peak resident memory on a pipe.
+# A child of this small process starts from this process's memory, not the benchmark's: a process spawned
+# straight from the benchmark inherits the benchmark's own peak in its figure (Linux keeps the peak of the memory
+# a process had before exec, and subprocess spawns with vfork, where that memory is the parent's).
+_MEASURE = """
+import os, subprocess, sys, time
+report, command = int(sys.argv[1]), sys.argv[2:]
+started = time.perf_counter()
+child = subprocess.Popen(command)
+_, status, usage = os.wait4(child.pid, 0)
+os.write(report, f"{time.perf_counter() - started} {usage.ru_maxrss}".encode())
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(*args: str, env: dict[str, str] | None = None, stdout: Any = subprocess.PIPE) -> Run:
-    """Run a command; its wall time and the peak resident memory of that process alone (wait4)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        list(args),
-        stdout=stdout,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=dict(os.environ, FUNDTRAIL_LOG_LEVEL="warning", **(env or {})),
-    )
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 3):
+    """Run a command; its wall time and the peak resident memory of that process and its children alone."""
+    report, report_end = os.pipe()
+    with os.fdopen(report, "rb") as reports:
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _MEASURE, str(report_end), *args],
+                stdout=stdout,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                pass_fds=(report_end,),
+                env=dict(os.environ, FUNDTRAIL_LOG_LEVEL="warning", **(env or {})),
+            )
+        finally:
+            os.close(report_end)  # the measuring process holds its own copy
+        output = process.stdout.read() if process.stdout else ""
+        process.wait()
+        measured = reports.read().split()
+    if process.returncode not in (0, 3) or len(measured) != 2:
         raise RuntimeError(f"{' '.join(args[:3])} failed with exit {process.returncode}")
-    return Run(seconds, usage.ru_maxrss / 1024, output)
+    seconds, max_rss_kib = float(measured[0]), int(measured[1])
+    return Run(seconds, max_rss_kib / 1024, output)
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
