@@ -19,6 +19,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from domain.commands import RecordDonation, command_digest, parse_command
+from domain.errors import DomainError
 from domain.identity import aggregate_id
 from domain.instants import isoformat
 from domain.money import parse_amount
@@ -39,12 +40,19 @@ _CLAIM_TOPIC = f"{IdentifierClaim.IdentifierClaimed.__module__}:{IdentifierClaim
 
 def donation_floor(commands_file: Path, folder: Path) -> dict[str, float]:
     """Microseconds a donation for each step, and their sum under "sum"; empty when the file has no donation."""
-    lines = _donation_lines(commands_file)
+    lines, values, donations = [], [], []
+    for raw in _donation_lines(commands_file):
+        value = decode_line(raw)
+        try:
+            command = parse_command(value)
+        except DomainError:  # a line the import rejects as it reads it is not a donation's work
+            continue
+        if isinstance(command, RecordDonation):
+            lines.append(raw)
+            values.append(value)
+            donations.append(command)
     if not lines:
         return {}
-    values = [decode_line(raw) for raw in lines]
-    commands = [parse_command(value) for value in values]
-    donations = [command for command in commands if isinstance(command, RecordDonation)]
     application = LedgerApplication(
         env={"PERSISTENCE_MODULE": "infra.event_store:BatchedSQLiteFactory", "SQLITE_DBNAME": str(folder / "floor.db")}
     )
@@ -56,7 +64,7 @@ def donation_floor(commands_file: Path, folder: Path) -> dict[str, float]:
         steps = {
             "read the line": _best(lambda: [decode_line(raw) for raw in lines]),
             "validate": _best(lambda: [parse_command(value) for value in values]),
-            "digest": _best(lambda: [command_digest(command) for command in commands]),
+            "digest": _best(lambda: [command_digest(donation) for donation in donations]),
             # aggregate_id unwrapped: each donation's id is new, so its cache would not hold it.
             "the donation's id": _best(lambda: [aggregate_id.__wrapped__("donation", name) for name in donation_ids]),
             "encode two events": _best(lambda: [(encode(received), encode(claimed)) for received, claimed in states]),

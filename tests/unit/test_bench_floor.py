@@ -51,6 +51,18 @@ def test_the_insert_step_records_two_rows_a_donation(tmp_path: Path, monkeypatch
     assert versions == []  # each project's donations at consecutive versions, as the import writes them
 
 
+def test_a_donation_the_import_would_reject_on_reading_is_left_out(tmp_path: Path) -> None:
+    commands = tmp_path / "commands.jsonl"
+    write_commands(commands, 0.0005)
+    donations = sum(1 for line in commands.read_text().splitlines() if '"record_donation"' in line)
+    with commands.open("a") as stream:
+        stream.write('{"type": "record_donation", "donation_id": "DN-BAD", "amount": "ten"}\n')
+    assert donation_floor(commands, tmp_path)["sum"] > 0
+    with sqlite3.connect(tmp_path / "floor.db") as connection:
+        claims = connection.execute("SELECT count(*) FROM stored_events WHERE topic LIKE '%IdentifierClaimed'")
+        assert claims.fetchone()[0] == donations
+
+
 def test_a_file_without_donations_has_no_floor(tmp_path: Path) -> None:
     commands = tmp_path / "commands.jsonl"
     commands.write_text('{"type": "register_partner", "partner_id": "P", "name": "执行方"}\n')
