@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from domain.commands import RecordDonation, command_digest, parse_command
 from domain.errors import DomainError
@@ -34,8 +35,8 @@ floor_donations_max = 40_000
 # Each step but the insert runs this many times; the shortest run counts.
 floor_repeats = 3
 
-_DONATION_TOPIC = f"{Project.DonationReceived.__module__}:{Project.DonationReceived.__qualname__}"
-_CLAIM_TOPIC = f"{IdentifierClaim.IdentifierClaimed.__module__}:{IdentifierClaim.IdentifierClaimed.__qualname__}"
+_DONATION_TOPIC = get_topic(Project.DonationReceived)
+_CLAIM_TOPIC = get_topic(IdentifierClaim.IdentifierClaimed)
 
 
 def donation_floor(commands_file: Path, folder: Path) -> dict[str, float]:
@@ -101,8 +102,8 @@ def _states(donation: RecordDonation, digest: str) -> tuple[dict[str, Any], dict
         "external_ref": donation.external_ref,
     }
     claimed = {
-        "originator_topic": _CLAIM_TOPIC,
         "timestamp": datetime.now(UTC),
+        "originator_topic": get_topic(IdentifierClaim),  # a created event names its aggregate's class
         "kind": "donation",
         "identifier": donation.donation_id,
         "project_id": donation.project_id,

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from domain.identity import aggregate_id
+from domain.project import Project
+from domain.registry import IdentifierClaim
 from infra.bench import floor
 from infra.bench.floor import donation_floor, floor_figures
 from infra.bench.generator import write_commands
+from services.ledger import LedgerApplication
 
 
 def test_every_step_is_timed_and_the_sum_is_theirs(tmp_path: Path) -> None:
@@ -68,3 +72,22 @@ def test_a_file_without_donations_has_no_floor(tmp_path: Path) -> None:
     commands.write_text('{"type": "register_partner", "partner_id": "P", "name": "执行方"}\n')
     assert donation_floor(commands, tmp_path) == {}
     assert floor_figures({}) == {}
+
+
+def test_the_floor_encodes_what_the_import_records(tmp_path: Path) -> None:
+    """The rows hold the fields, in order, that the ledger's mapper writes for a donation and its claim."""
+    commands = tmp_path / "commands.jsonl"
+    write_commands(commands, 0.0005)
+    donation_floor(commands, tmp_path)
+    with sqlite3.connect(tmp_path / "floor.db") as connection:
+        rows = dict(connection.execute("SELECT topic, state FROM stored_events ORDER BY rowid LIMIT 2").fetchall())
+    application = LedgerApplication()
+    project = Project("P", "F", "PARTNER", "项目", "CNY", "2026-04-01T00:00:00+08:00", "digest")
+    project.receive_donation("DN1", "D1", 100, "CNY", "online", "2026-04-02T00:00:00+08:00", None)
+    claim = IdentifierClaim.claim(aggregate_id("donation", "DN1"), "donation", "DN1", "P", "digest")
+    for event in (project.collect_events()[-1], claim.collect_events()[0]):
+        recorded = application.mapper.to_stored_event(event)
+        floor_state = application.mapper.transcoder.decode(rows[recorded.topic])
+        real_state = application.mapper.transcoder.decode(recorded.state)
+        assert list(floor_state) == list(real_state)
+        assert floor_state.get("originator_topic") == real_state.get("originator_topic")
