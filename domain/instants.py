@@ -12,7 +12,7 @@ def isoformat(moment: datetime) -> str:
 
     CPython 3.11's isoformat() took 1.24-1.30 µs for a UTC time here and 1.19-2.37 µs for
     +08:00 (timeit, several runs); this function 0.59-0.60 µs and 0.76-0.86 µs. A donation
-    writes four such times: its event's and its claim's timestamps, when it was received, and
+    writes three such times: its event's timestamp, when it was received, and
     its digest's UTC time. orjson writes offsets in hours and minutes only, so a time whose
     offset has seconds, whose tzinfo is not a fixed offset, or that is a subclass, is left to
     isoformat().

@@ -10,16 +10,51 @@ PostgreSQL's recorder is in infra/event_store_postgres.py (it imports psycopg).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 
+from services.claims import Claim
+
+# WITHOUT ROWID: the key is the table, one B-tree instead of a table and an index.
+CREATE_CLAIMS = (
+    "CREATE TABLE IF NOT EXISTS ft_claims (claim_key TEXT PRIMARY KEY, project_id TEXT NOT NULL, "
+    "command_digest TEXT NOT NULL) WITHOUT ROWID"
+)
+
 
 class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
-    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), CREATE_CLAIMS]
+
+    def find_claims(self, keys: Collection[str]) -> dict[str, Claim]:
+        """All the keys in one statement, as a JSON array that SQLite reads itself."""
+        if not keys:
+            return {}
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT claim_key, project_id, command_digest FROM ft_claims "
+                "WHERE claim_key IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(list(keys)).decode(),),
+            )
+            return {key: Claim(project_id, digest) for key, project_id, digest in c.fetchall()}
+
+    def has_claims(self) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT EXISTS (SELECT 1 FROM ft_claims)")
+            return bool(c.fetchone()[0])
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        claims = kwargs.get("claims")
+        if claims:
+            # A key claimed already fails the statement, and with it the whole transaction.
+            c.executemany("INSERT INTO ft_claims VALUES (?, ?, ?)", claims)
         if not stored_events:
             return []
         c.executemany(

@@ -5,18 +5,21 @@ Python, value by value. Here a batch goes through COPY in PostgreSQL's binary fo
 whose rows psycopg writes in C, after the same table lock, so notification ids still
 follow commit order. Measured on this machine, 8,000 events a batch: 36 µs an event
 (21 µs of it in this process) as four plain arrays into INSERT ... SELECT unnest, 10 µs
-(4 µs) through COPY.
+(4 µs) through COPY. A batch's identifier claims (services.claims) go into ft_claims in the
+same transaction, through COPY too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+from services.claims import Claim
 
 # The column types of the library's table, which binary COPY must match exactly.
 _COLUMN_TYPES = ("uuid", "int8", "text", "bytea")
@@ -37,6 +40,33 @@ class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
         self.ids_after_statement = SQL(
             "SELECT notification_id FROM {table} WHERE notification_id > %s ORDER BY notification_id"
         ).format(table=table)
+        claims = SQL("{schema}.ft_claims").format(schema=Identifier(self.datastore.schema))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {claims} (claim_key text PRIMARY KEY, project_id text NOT NULL, "
+                "command_digest text NOT NULL)"
+            ).format(claims=claims)
+        )
+        self.copy_claims_statement = SQL(
+            "COPY {claims} (claim_key, project_id, command_digest) FROM STDIN (FORMAT BINARY)"
+        ).format(claims=claims)
+        self.find_claims_statement = SQL(
+            "SELECT claim_key, project_id, command_digest FROM {claims} WHERE claim_key = ANY(%s)"
+        ).format(claims=claims)
+        self.has_claims_statement = SQL("SELECT EXISTS (SELECT 1 FROM {claims}) AS found").format(claims=claims)
+
+    def find_claims(self, keys: Collection[str]) -> dict[str, Claim]:
+        if not keys:
+            return {}
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(self.find_claims_statement, (list(keys),))
+            return {row["claim_key"]: Claim(row["project_id"], row["command_digest"]) for row in cursor.fetchall()}
+
+    def has_claims(self) -> bool:
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(self.has_claims_statement)
+            row = cursor.fetchone()
+            return bool(row is not None and row["found"])
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -47,11 +77,18 @@ class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
         an aggregate's version fails the whole COPY (a unique violation), which the
         datastore raises as the library's IntegrityError, a RecordConflictError.
         """
-        if not stored_events:
+        claims = kwargs.get("claims")
+        if not stored_events and not claims:
             return []
         with self.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
             self._lock_table(cursor)
             self._notify_channel(cursor)
+            if claims:
+                # A key claimed already fails the COPY, and with it the whole transaction.
+                with cursor.copy(self.copy_claims_statement) as copy:
+                    copy.set_types(("text", "text", "text"))
+                    for claim in claims:
+                        copy.write_row(claim)
             cursor.execute(self.last_id_statement)
             last = cursor.fetchone()
             assert last is not None

@@ -121,7 +121,7 @@ def read_facts(url: str, pages: Any) -> None:
     bind_correlation_id("replay-reader")
     read_model = open_read_only(url)
     # Only its mapper is used (to decode events), so it needs no store of its own.
-    application = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    application = LedgerApplication()
     try:
         catch_up(
             application,

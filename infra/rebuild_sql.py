@@ -140,9 +140,10 @@ SOURCES: Final[dict[str, list[tuple[str, tuple[Column, ...]]]]] = {
     "disbursement_approved": [("DisbursementApproved", ("micros:approved_at", "text:disbursement_id"))],
     "disbursement_paid": [("PayoutSent", ("micros:paid_at", "sequence", "text:disbursement_id"))],
 }
-# Most events are donations and the identifier claims beside them. Donations are read by one
-# pass over the store and claims (which add no rows) not at all; the other events, a few per
-# cent, through a list of their positions made by one pass.
+# Most events are donations (and, in stores that recorded claims as events, the identifier
+# claims beside them). Donations are read by one pass over the store and claims (which add no
+# rows) not at all; the other events, a few per cent, through a list of their positions made
+# by one pass.
 SCANNED: Final = (get_topic(Project.DonationReceived), get_topic(IdentifierClaim.IdentifierClaimed))
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import orjson
+import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Notification
 
@@ -31,6 +32,7 @@ from infra.store_url import postgres_database, sqlite_path
 from infra.store_url import redact as redact
 from infra.store_url import store_url as store_url
 from projections.ledger_log import log_facts
+from services.claims import copy_claim_events
 from services.ledger import Ledger, LedgerApplication
 from services.limits import catch_up_page_max
 from services.read_side import catch_up
@@ -128,6 +130,9 @@ def _stores(url: str, application: LedgerApplication, database: Database) -> Sto
     log = LedgerLogStore(database)
     log.create_tables()
     vault = DonorKeyVault(database)
+    copied = copy_claim_events(application)
+    if copied:
+        structlog.get_logger().info("claim_events_copied", claims=copied)
     ledger = Ledger(application, existing_ids(database), vault, SnapshotTable(database))
     return Stores(url, application, ledger, read_model, database, log)
 

@@ -86,7 +86,7 @@ def write_leaf_check(url: str, until: int, logged: int, path: str) -> None:
     database: Database = open_read_only(url).database
     try:
         # Only the page reader is used; the application is there for stored_events' signature.
-        application = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        application = LedgerApplication()
         select = _up_to(lambda start, limit: stored_notifications(database, start, limit), until)
         check = check_leaves(stored_events(application, select), LedgerLogStore(database).leaf_hashes()[:logged])
         with open(path, "wb") as file:

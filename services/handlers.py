@@ -27,7 +27,7 @@ from domain.identity import aggregate_id
 from domain.instants import isoformat
 from domain.money import check_currency, parse_amount
 from domain.project import Project
-from domain.registry import Donor, Foundation, IdentifierClaim, Partner, Payee, Registered
+from domain.registry import Donor, Foundation, Partner, Payee, Registered
 from services.personal_data import NoVault, PersonalDataVault
 from services.unit_of_work import UnitOfWork
 
@@ -85,13 +85,15 @@ class CommandHandlers:
     def _claim(self, kind: str, identifier: str, command: Command) -> str:
         """Check that `identifier` of `kind` is new (or this very command again); returns the digest."""
         digest = command_digest(command)
-        found = self.work.get(IdentifierClaim, aggregate_id(kind, identifier))
+        found = self.work.claim(kind, identifier)
         if found is not None:
-            found.check_same_command(digest, identifier)
+            if found.command_digest == digest:
+                raise Duplicate(identifier)
+            raise DomainError("id_conflict", f"{kind} {identifier!r} already exists with other content")
         return digest
 
     def _claimed_project(self, kind: str, identifier: str) -> Project:
-        claim = self.work.get(IdentifierClaim, aggregate_id(kind, identifier))
+        claim = self.work.claim(kind, identifier)
         if claim is None:
             raise DomainError(f"unknown_{kind}", f"no {kind} {identifier!r} in the ledger")
         return self._project(claim.project_id)
@@ -108,8 +110,7 @@ class CommandHandlers:
 
     def _record_claim(self, kind: str, identifier: str, project: Project, digest: str) -> None:
         self.work.changed(project)
-        identity = aggregate_id(kind, identifier)
-        self.work.changed(IdentifierClaim.claim(identity, kind, identifier, project.project_id, digest))
+        self.work.record_claim(kind, identifier, project.project_id, digest)
 
     # Registrations.
 

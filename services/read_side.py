@@ -33,7 +33,7 @@ SelectNotifications = Callable[[int, int], Sequence[Notification]]
 def report_facts(application: Application[UUID]) -> FactsOf:
     """The reports' projection: the domain event's facts, ordered by the event's ledger position.
 
-    Events that need no rows (half of them: identifier claims) are never decoded, and the
+    Events that need no rows (identifier claims, in stores that recorded them as events) are never decoded, and the
     rest are read straight from their stored state, without building the event object, as
     long as the stored state is the event's own (version 1, neither encrypted nor compressed).
     """

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import orjson
@@ -15,6 +15,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
 from domain.project import Project
+from services.claims import Claim, ClaimingRecorder, NewClaim, claim_key
 from services.limits import aggregate_cache_max, project_snapshot_interval
 
 log = structlog.get_logger()
@@ -42,7 +43,7 @@ class SnapshotStore(Protocol):
 
 
 class UnitOfWork:
-    """A bounded cache of loaded aggregates and the set of those with unsaved events."""
+    """A bounded cache of loaded aggregates and claims, the aggregates with unsaved events, the new claims."""
 
     def __init__(
         self,
@@ -61,6 +62,45 @@ class UnitOfWork:
         self._missing: set[UUID] = set()
         # Projects whose snapshot is due, while snapshots are deferred (see snapshots_deferred).
         self._due: dict[UUID, Project] | None = None
+        # Identifier claims (services.claims) known to exist, known to be missing, and made since the last commit.
+        self._claims: OrderedDict[str, Claim] = OrderedDict()
+        self._claims_missing: set[str] = set()
+        self._new_claims: list[NewClaim] = []
+
+    @property
+    def recorder(self) -> ClaimingRecorder:
+        return cast(ClaimingRecorder, self.application.recorder)
+
+    def claim(self, kind: str, identifier: str) -> Claim | None:
+        """The claim on this id of this kind, or None when nothing claimed it."""
+        key = claim_key(kind, identifier)
+        found = self._claims.get(key)
+        if found is not None or key in self._claims_missing:
+            return found
+        found = self.recorder.find_claims([key]).get(key)
+        self.note_claims({key: found} if found is not None else {}, {key})
+        return found
+
+    def record_claim(self, kind: str, identifier: str, project_id: str, command_digest: str) -> None:
+        """Claim the id for the project, with the events of the next commit.
+
+        At the cold end of the cache: most claims are never asked for again.
+        """
+        key = claim_key(kind, identifier)
+        self._new_claims.append(NewClaim(key, project_id, command_digest))
+        self._claims[key] = Claim(project_id, command_digest)
+        self._claims.move_to_end(key, last=False)
+        self._claims_missing.discard(key)
+
+    def unknown_claims(self, keys: set[str]) -> set[str]:
+        """Of these claim keys, those neither known to exist nor known to be missing."""
+        known, missing = self._claims, self._claims_missing
+        return {key for key in keys if key not in known and key not in missing}
+
+    def note_claims(self, found: dict[str, Claim], asked: set[str]) -> None:
+        """Remember what the store answered for `asked`: `found` exist, the others are missing."""
+        self._claims.update(found)
+        self._claims_missing.update(key for key in asked if key not in found)
 
     def get(self, kind: type[AggregateT], aggregate_id: UUID) -> AggregateT | None:
         """The aggregate with this id, or None when the ledger has none."""
@@ -162,10 +202,9 @@ class UnitOfWork:
     def changed(self, aggregate: Aggregate) -> None:
         """Note that a command triggered events on this aggregate (new or loaded).
 
-        An aggregate created here goes in at the cold end of the cache: most are write-once
-        (an identifier claim per donation), and placed at the warm end they would push out
-        the donors and projects that every later command reads. One that is read again
-        moves to the warm end like any other.
+        An aggregate created here goes in at the cold end of the cache, as new claims do: placed
+        at the warm end, a burst of registrations would push out the projects that every later
+        command reads. One that is read again moves to the warm end like any other.
         """
         self._changed[aggregate.id] = aggregate
         self._missing.discard(aggregate.id)
@@ -190,8 +229,8 @@ class UnitOfWork:
         return bool(self._changed)
 
     def commit(self) -> list[int]:
-        """Save every change in one transaction; returns the ledger positions of the events recorded."""
-        if not self._changed:
+        """Save every change and new claim in one transaction; returns the ledger positions of the events recorded."""
+        if not self._changed and not self._new_claims:
             return []
         # The events go straight to the store: Application.save would first test each aggregate
         # against two runtime protocols, which costs more than recording the event.
@@ -200,8 +239,9 @@ class UnitOfWork:
         # The mapper and the recorder directly: EventStore.put would also build a Recording and a
         # Notification object for every event, and only the positions are wanted here.
         to_stored = self.application.mapper.to_stored_event
-        positions = self.application.recorder.insert_events([to_stored(event) for event in events])
+        positions = self.recorder.insert_events([to_stored(event) for event in events], claims=self._new_claims)
         self._changed.clear()
+        self._new_claims = []
         if self.snapshots is not None:
             due = self._snapshots_due([(aggregate, aggregate.version - len(new)) for aggregate, new in collected])
             if self._due is None:
@@ -219,6 +259,9 @@ class UnitOfWork:
         self._changed.clear()
         self._loaded.clear()
         self._missing.clear()
+        self._claims.clear()
+        self._claims_missing.clear()
+        self._new_claims = []
         if self._due is not None:
             self._due.clear()
 
@@ -234,3 +277,7 @@ class UnitOfWork:
                 self._take_snapshots([leaving])
         if len(self._missing) > self.cache_max:
             self._missing.clear()
+        while len(self._claims) > self.cache_max:
+            self._claims.popitem(last=False)
+        if len(self._claims_missing) > self.cache_max:
+            self._claims_missing.clear()

@@ -24,7 +24,7 @@ class LedgerUnderTest:
     """An in-memory ledger with its read model, and short ways to send the contract's commands."""
 
     def __init__(self, application: Application[Any] | None = None, read_model: ReadModel | None = None) -> None:
-        self.application = application or LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        self.application = application or LedgerApplication()
         self.vault = DonorKeyVault(SQLiteDatabase(":memory:"))
         self.ledger = Ledger(self.application, vault=self.vault)
         self.read_model = read_model or ReadModel(SQLiteDatabase(":memory:"))

@@ -1,7 +1,7 @@
 """The import's floor in Python: what a donation costs in the steps this design cannot skip, each timed alone.
 
-Every donation is read, validated, digested and given an id. Then two events (the donation
-and the claim on its id) are encoded and inserted. These steps use the functions and the
+Every donation is read, validated, digested and its id's claim key made. Then its event is
+encoded and inserted with the claim (services.claims). These steps use the functions and the
 store the import uses. Each step runs in a tight loop over the same donations, with nothing
 else between its calls, so their sum is a lower bound. Deciding, the event objects, the
 cache, asking the store which ids exist, the follower and the read model all come on top. At
@@ -25,8 +25,8 @@ from domain.identity import aggregate_id
 from domain.instants import isoformat
 from domain.money import parse_amount
 from domain.project import Project
-from domain.registry import IdentifierClaim
 from infra.importer import decode_line, numbered_lines
+from services.claims import NewClaim, claim_key
 from services.ledger import LedgerApplication
 from services.limits import import_batch_max
 
@@ -36,7 +36,6 @@ floor_donations_max = 40_000
 floor_repeats = 3
 
 _DONATION_TOPIC = get_topic(Project.DonationReceived)
-_CLAIM_TOPIC = get_topic(IdentifierClaim.IdentifierClaimed)
 
 
 def donation_floor(commands_file: Path, folder: Path) -> dict[str, float]:
@@ -59,17 +58,20 @@ def donation_floor(commands_file: Path, folder: Path) -> dict[str, float]:
     )
     try:
         encode = application.mapper.transcoder.encode
-        states = [_states(donation, command_digest(donation)) for donation in donations]
+        states = [_state(donation) for donation in donations]
         donation_ids = [donation.donation_id for donation in donations]
-        stored = _stored(donations, [(encode(received), encode(claimed)) for received, claimed in states])
+        stored = _stored(donations, [encode(state) for state in states])
+        claims = [
+            NewClaim(claim_key("donation", donation.donation_id), donation.project_id, command_digest(donation))
+            for donation in donations
+        ]
         steps = {
             "read the line": _best(lambda: [decode_line(raw) for raw in lines]),
             "validate": _best(lambda: [parse_command(value) for value in values]),
             "digest": _best(lambda: [command_digest(donation) for donation in donations]),
-            # aggregate_id unwrapped: each donation's id is new, so its cache would not hold it.
-            "the donation's id": _best(lambda: [aggregate_id.__wrapped__("donation", name) for name in donation_ids]),
-            "encode two events": _best(lambda: [(encode(received), encode(claimed)) for received, claimed in states]),
-            "insert two rows, commit each batch": _once(lambda: _insert(application, stored)),
+            "its claim's key": _best(lambda: [claim_key("donation", name) for name in donation_ids]),
+            "encode the event": _best(lambda: [encode(state) for state in states]),
+            "insert the event and the claim, commit each batch": _once(lambda: _insert(application, stored, claims)),
         }
     finally:
         application.close()
@@ -88,9 +90,9 @@ def _donation_lines(commands_file: Path) -> list[bytes]:
     return lines
 
 
-def _states(donation: RecordDonation, digest: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two events' states as the library's mapper hands them to the transcoder, timestamps included."""
-    received = {
+def _state(donation: RecordDonation) -> dict[str, Any]:
+    """The event's state as the library's mapper hands it to the transcoder, its timestamp included."""
+    return {
         "timestamp": datetime.now(UTC),
         "project_id": donation.project_id,
         "donation_id": donation.donation_id,
@@ -101,32 +103,23 @@ def _states(donation: RecordDonation, digest: str) -> tuple[dict[str, Any], dict
         "received_at": isoformat(donation.received_at),
         "external_ref": donation.external_ref,
     }
-    claimed = {
-        "timestamp": datetime.now(UTC),
-        "originator_topic": get_topic(IdentifierClaim),  # a created event names its aggregate's class
-        "kind": "donation",
-        "identifier": donation.donation_id,
-        "project_id": donation.project_id,
-        "command_digest": digest,
-    }
-    return received, claimed
 
 
-def _stored(donations: Sequence[RecordDonation], encoded: Sequence[tuple[bytes, bytes]]) -> list[StoredEvent]:
-    """The rows as the import writes them: a donation at its project's next version, a claim at version 1."""
+def _stored(donations: Sequence[RecordDonation], encoded: Sequence[bytes]) -> list[StoredEvent]:
+    """The rows as the import writes them: each donation at its project's next version."""
     versions: dict[str, int] = {}
     stored = []
-    for donation, (received, claimed) in zip(donations, encoded, strict=True):
+    for donation, received in zip(donations, encoded, strict=True):
         version = versions[donation.project_id] = versions.get(donation.project_id, 1) + 1
         stored.append(StoredEvent(aggregate_id("project", donation.project_id), version, _DONATION_TOPIC, received))
-        stored.append(StoredEvent(aggregate_id("donation", donation.donation_id), 1, _CLAIM_TOPIC, claimed))
     return stored
 
 
-def _insert(application: LedgerApplication, stored: Sequence[StoredEvent]) -> None:
-    """The rows in the import's transactions: one a batch of commands (two rows a donation)."""
-    for start in range(0, len(stored), 2 * import_batch_max):
-        application.recorder.insert_events(stored[start : start + 2 * import_batch_max])
+def _insert(application: LedgerApplication, stored: Sequence[StoredEvent], claims: Sequence[NewClaim]) -> None:
+    """The rows in the import's transactions: one a batch of commands (an event and a claim a donation)."""
+    for start in range(0, len(stored), import_batch_max):
+        batch = slice(start, start + import_batch_max)
+        application.recorder.insert_events(stored[batch], claims=claims[batch])
 
 
 def _best(step: Callable[[], object]) -> float:

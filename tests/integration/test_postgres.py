@@ -42,6 +42,8 @@ from tests.unit.test_report_fast_paths import (
     check_payee_reports_in_bulk,
     check_totals_replayed_and_backfilled,
 )
+from tests.unit.test_several_writers import claim_race
+from tests.unit.test_stored_events import check_claim_events_copied_on_open
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin"
 
@@ -226,6 +228,7 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
     [
         pytest.param(check_positions_and_conflicts, id="batch-positions-and-conflicts"),
         pytest.param(check_existing_ids, id="existing-ids"),
+        pytest.param(lambda stores: claim_race(stores.application), id="claim-race"),
         pytest.param(check_insert_rows, id="insert-rows"),
         pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-past-one-chunk"),
         pytest.param(check_behind, id="behind"),
@@ -399,3 +402,7 @@ def test_when_no_second_connection_opens_the_rebuild_reads_every_row_itself(post
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(PostgresDatabase, "session", refused)
         on_store(postgres_url, check)
+
+
+def test_claim_events_are_copied_on_open_on_postgresql(postgres_url: str) -> None:
+    check_claim_events_copied_on_open(postgres_url)

@@ -26,7 +26,7 @@ def test_the_follower_projects_while_the_import_records(tmp_path: Path) -> None:
     done = fundtrail(f"sqlite:///{followed}", "import", str(commands), "--follow")
     assert done.returncode in (0, 3), done.stderr
     positions = _positions(followed)
-    assert positions["store"] > 2000
+    assert positions["store"] > 1900  # 2,000 commands, one event each but for the refused
     assert positions == {"reports": positions["store"], "log": positions["store"], "store": positions["store"]}
 
     done_alone = fundtrail(f"sqlite:///{alone}", "import", str(commands), "--no-follow")

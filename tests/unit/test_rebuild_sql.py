@@ -98,7 +98,7 @@ def check_gaps_in_positions(stores: Stores, **aside: Any) -> None:
     stores.database.query(
         f"DELETE FROM {table} WHERE {position} = (SELECT {position} FROM {table} "
         f"WHERE topic = :topic ORDER BY {position} LIMIT 1 OFFSET 3)",
-        {"topic": "domain.registry:IdentifierClaim.IdentifierClaimed"},
+        {"topic": "domain.project:Project.DonationReceived"},
     )
     span = stores.database.query(f"SELECT MAX({position}) AS last, COUNT(*) AS events FROM {table}")[0]
     assert span["last"] == span["events"] + 1
@@ -247,9 +247,7 @@ def test_no_second_process_starts_for_events_that_sql_cannot_read(
         raise AssertionError("a second process was started")
 
     monkeypatch.setattr(rebuild_sql, "start_helper_process", refused)
-    compressed = LedgerApplication(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}
-    )
+    compressed = LedgerApplication(env={"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"})
 
     def check(stores: Stores) -> None:
         record_every_kind_of_event(stores)
@@ -314,13 +312,11 @@ class DonationReceived(Aggregate.Event):
 
 
 def test_only_known_first_version_unencrypted_events_are_rebuilt_in_sql() -> None:
-    plain = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    plain = LedgerApplication()
     known = get_topic(Project.DonationReceived)
     later = get_topic(DonationReceived)
     assert unknown_topics([known, later, "elsewhere:Thing.Happened"], plain) == [later, "elsewhere:Thing.Happened"]
-    compressed = LedgerApplication(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}
-    )
+    compressed = LedgerApplication(env={"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"})
     assert unknown_topics([known], compressed) == [known]
 
 

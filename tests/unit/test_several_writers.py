@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from uuid import UUID
+
 import pytest
+from eventsourcing.application import Application
 from structlog.testing import capture_logs
 
-from services.ledger import Ledger
-from tests.ledger_fixtures import LedgerUnderTest, at
+from services.ledger import Ledger, LedgerApplication
+from tests.ledger_fixtures import LedgerUnderTest, at, on_store
 
 
 def donation(donation_id: str, amount: str) -> dict[str, str]:
@@ -65,3 +69,39 @@ def test_a_conflict_on_save_is_decided_again_on_fresh_state_and_loses_nothing(
         if n.topic.endswith("DisbursementApproved")
     ]
     assert 1 == len(approvals)
+
+
+def claim_race(application: Application[UUID]) -> None:
+    """Two writers claim one donation id for two projects, the second on a stale view: the store refuses it.
+
+    The projects differ, so no aggregate's version conflicts; only the claim's unique key can
+    catch it. The loser's batch is decided again and finds the id claimed.
+    """
+    books = LedgerUnderTest(application)
+    books.setup_project("P")
+    books.open_project("Q")
+    other = Ledger(application)
+    # The other writer asks about DN9 before anyone claimed it, and remembers it as missing.
+    refund = {"type": "refund_donation", "refund_id": "RF9", "donation_id": "DN9", "amount": "1.00"}
+    assert "unknown_donation" == other.execute({**refund, "reason": "test", "refunded_at": at(3)}).code
+    assert "applied" == books.ledger.execute(donation("DN9", "10.00")).status
+    other._forget_if_others_wrote = lambda: None  # type: ignore[method-assign]  # the race the check cannot see
+    with capture_logs() as logs:
+        outcome = other.execute({**donation("DN9", "10.00"), "project_id": "Q"})
+    assert ("rejected", "id_conflict") == (outcome.status, outcome.code)
+    assert ["batch_conflicted"] == [entry["event"] for entry in logs if entry["event"] == "batch_conflicted"]
+    received = [
+        n
+        for n in application.recorder.select_notifications(start=1, limit=1000)
+        if n.topic.endswith("DonationReceived")
+    ]
+    assert 1 == len(received)
+    assert books.report("project", "Q")["donated"] == "0.00"
+
+
+def test_a_claim_race_in_memory() -> None:
+    claim_race(LedgerApplication())
+
+
+def test_a_claim_race_on_sqlite(tmp_path: Path) -> None:
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", lambda stores: claim_race(stores.application))

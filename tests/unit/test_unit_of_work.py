@@ -9,7 +9,7 @@ from services.unit_of_work import UnitOfWork
 
 
 def test_new_write_once_aggregates_leave_the_cache_before_those_read_again() -> None:
-    application = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    application = LedgerApplication()
     work = UnitOfWork(application, cache_max=10)
     donor = Donor(donor_id="D1", sealed_display_name=None, anonymous=True, command_digest="d")
     work.changed(donor)
