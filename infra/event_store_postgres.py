@@ -43,7 +43,7 @@ class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
         claims = SQL("{schema}.ft_claims").format(schema=Identifier(self.datastore.schema))
         self.sql_create_statements.append(
             SQL(
-                "CREATE TABLE IF NOT EXISTS {claims} (claim_key text PRIMARY KEY, project_id text NOT NULL, "
+                "CREATE TABLE IF NOT EXISTS {claims} (claim_key text COLLATE \"C\" PRIMARY KEY, project_id text NOT NULL, "
                 "command_digest text NOT NULL)"
             ).format(claims=claims)
         )
