@@ -45,7 +45,7 @@ class CopyPostgresApplicationRecorder(PostgresApplicationRecorder):
             SQL(
                 # Keys compared byte by byte: through the database's collation (strcoll) a full-size
                 # import took 102.9 s instead of 75.4 s.
-                "CREATE TABLE IF NOT EXISTS {claims} (claim_key text COLLATE \"C\" PRIMARY KEY, "
+                'CREATE TABLE IF NOT EXISTS {claims} (claim_key text COLLATE "C" PRIMARY KEY, '
                 "project_id text NOT NULL, command_digest text NOT NULL)"
             ).format(claims=claims)
         )

@@ -133,7 +133,7 @@ def test_a_relay_and_a_worker_killed_mid_stream_lose_nothing_and_count_nothing_t
     store, read_store, topic = f"sqlite:///{tmp_path / 'events.db'}", f"sqlite:///{tmp_path / 'read.db'}", "events-kill"
     prepared_store(store)
     importer = subprocess.Popen(
-        [FUNDTRAIL, "import", str(story_file(tmp_path / "story.jsonl", 3000, seed=2)), "--batch-size", "20"],
+        [FUNDTRAIL, "import", str(story_file(tmp_path / "story.jsonl", 6000, seed=2)), "--batch-size", "20"],
         env=environment(store),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
