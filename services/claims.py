@@ -6,8 +6,8 @@ concurrent writer that claims the same id has its whole batch refused, as a vers
 would. Until round fourteen a claim was an aggregate with an event of its own, one per
 donation: half of all events, and about a quarter of a full-size import's time (inserting
 its row at a random place of the events' key, mapping and encoding it). Stores written before
-keep those events; each store copies them into its claims once (infra.event_store), and they
-stay in the history as they were recorded.
+keep those events; opening such a store copies them into its claims once (copy_claim_events,
+below, called by infra.store), and they stay in the history as they were recorded.
 
 The ids themselves are in the events that name them (a donation's, a disbursement's, a
 refund's), so an auditor can check their uniqueness from the history alone; the digest is
