@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -11,17 +11,22 @@ from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
 
 
+def refuse_reuse(kind: str, business_id: str, recorded_digest: str, command_digest: str) -> NoReturn:
+    """An id is taken: Duplicate for the command that took it sent again, id_conflict for other content."""
+    if command_digest == recorded_digest:
+        raise Duplicate(business_id)
+    raise DomainError("id_conflict", f"{kind} {business_id!r} already exists with other content")
+
+
 class Registered(Aggregate):
     """A party or claim created once by one command, recognised again by that command's digest."""
 
     kind = ""
     command_digest = ""
 
-    def check_same_command(self, command_digest: str, business_id: str) -> None:
+    def check_same_command(self, command_digest: str, business_id: str) -> NoReturn:
         """Raise Duplicate for the same command sent again, id_conflict for other content."""
-        if command_digest == self.command_digest:
-            raise Duplicate(business_id)
-        raise DomainError("id_conflict", f"{self.kind} {business_id!r} already exists with other content")
+        refuse_reuse(self.kind, business_id, self.command_digest, command_digest)
 
 
 class Foundation(Registered):
@@ -105,10 +110,6 @@ class IdentifierClaim(Registered):
     large import's time less; a store that holds them as these events has them copied into
     its claims once, and this class still reads them.
     """
-
-    @staticmethod
-    def create_id(kind: str, identifier: str, **_: Any) -> UUID:
-        return aggregate_id(kind, identifier)
 
     # An explicit created-event class (it was cheaper to trigger than @event on __init__ when
     # claims were recorded as events). Name, fields and their order are those the decorated

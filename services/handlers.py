@@ -27,7 +27,7 @@ from domain.identity import aggregate_id
 from domain.instants import isoformat
 from domain.money import check_currency, parse_amount
 from domain.project import Project
-from domain.registry import Donor, Foundation, Partner, Payee, Registered
+from domain.registry import Donor, Foundation, Partner, Payee, Registered, refuse_reuse
 from services.personal_data import NoVault, PersonalDataVault
 from services.unit_of_work import UnitOfWork
 
@@ -87,9 +87,7 @@ class CommandHandlers:
         digest = command_digest(command)
         found = self.work.claim(kind, identifier)
         if found is not None:
-            if found.command_digest == digest:
-                raise Duplicate(identifier)
-            raise DomainError("id_conflict", f"{kind} {identifier!r} already exists with other content")
+            refuse_reuse(kind, identifier, found.command_digest, digest)
         return digest
 
     def _claimed_project(self, kind: str, identifier: str) -> Project:
