@@ -67,7 +67,7 @@ def import_command(
         bool | None,
         typer.Option(
             "--follow/--no-follow",
-            help="Log and project the events in a second process while importing, so reports are ready at the "
+            help="Log and project the events in two more processes while importing, so reports are ready at the "
             "end (default: for files of 4 MiB and more).",
         ),
     ] = None,

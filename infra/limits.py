@@ -47,10 +47,10 @@ existence_query_ids_max: Final = 500
 # After a catch-up of this many events, PostgreSQL's planner statistics are refreshed at once
 # (autovacuum would do it later): without them a fresh read model is scanned, not indexed.
 analyze_after_events_min: Final = 5_000
-# The import's follower process (infra/follower.py): it follows imports of files at least this
-# large (about 20,000 commands), where its start-up of half a second is paid back many times.
+# The import's follower processes (infra/follower.py): they follow imports of files at least this
+# large (about 20,000 commands), where their start-up of half a second is paid back many times.
 follower_file_bytes_min: Final = 4 * 1024 * 1024
-# Events it applies per transaction: small, so that it holds SQLite's single write lock only
+# Events each applies per transaction: small, so that it holds SQLite's single write lock only
 # briefly between the import's own transactions.
 follower_page_max: Final = 1000
 # A checksum over at least this many donors has a second process encode half of their trails;
@@ -90,7 +90,7 @@ replay_pages_ahead_max: Final = 4
 stream_page_rows: Final = 5000
 # How often it looks for new events while the import is still deciding its next batch.
 follower_poll_seconds_max: Final = 0.05
-# How long an import waits, at its end, for the follower to apply the last events.
+# How long an import waits, at its end, for its followers to apply the last events.
 follower_join_seconds_max: Final = 600
 
 # The cyclic garbage collector's thresholds (gc.set_threshold) in every fundtrail process: a

@@ -57,6 +57,10 @@ class Stores:
         if until is None and not self.behind():
             return 0
         self.catch_up_log(page_max)
+        return self.catch_up_reports(until, page_max)
+
+    def catch_up_reports(self, until: int | None = None, page_max: int = catch_up_page_max) -> int:
+        """Bring the report tables alone up to date (the first `until` events); returns how many events were read."""
         applied = catch_up(
             self.application, self.read_model, until, page_max=page_max, select=self.select_notifications
         )

@@ -38,5 +38,5 @@ def test_the_follower_sets_the_thresholds(tmp_path: Path) -> None:
 
     done = multiprocessing.get_context("spawn").Event()
     done.set()  # nothing to follow: it catches up once and returns
-    follow(f"sqlite:///{tmp_path / 'ledger.db'}", done)
+    follow(f"sqlite:///{tmp_path / 'ledger.db'}", done, "reports")
     assert gc.get_threshold() == collector_thresholds

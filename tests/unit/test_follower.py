@@ -1,12 +1,18 @@
-"""An import with its follower returns with every event logged and projected: reports are ready at once."""
+"""An import with its followers returns with every event logged and projected: reports are ready at once."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from infra.bench.generator import write_commands
+from infra.follower import PARTS, Part, follow
+from infra.importer import import_file
+from infra.store import open_stores
 from tests.cli import fundtrail, output_json
 
 
@@ -37,3 +43,22 @@ def test_the_follower_projects_while_the_import_records(tmp_path: Path) -> None:
         json.loads(fundtrail(f"sqlite:///{path}", "checksum").stdout)["checksum"] for path in (followed, alone)
     ]
     assert checksums[0] == checksums[1]
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part) -> None:
+    commands, path = tmp_path / "commands.jsonl", tmp_path / "ledger.db"
+    write_commands(commands, 0.001)
+    stores = open_stores(f"sqlite:///{path}")
+    try:
+        import_file(stores.ledger, commands)
+    finally:
+        stores.close()
+    recorded = _positions(path)["store"]
+    assert set(_positions(path)) == {"store"}  # recorded, neither logged nor projected yet
+
+    done = multiprocessing.get_context("spawn").Event()
+    done.set()  # the import is over: the follower catches its part up and returns
+    follow(f"sqlite:///{path}", done, part)
+
+    assert _positions(path) == {part: recorded, "store": recorded}
