@@ -7,8 +7,8 @@ catch-up would do: each part has its own tracking position, which keeps every ev
 once, and if a follower dies, the next catch-up does its work.
 
 One follower used to do both parts in turn. It applied events more slowly than the import
-recorded them, so at full size the import waited for it at the end: 15-20 s on SQLite and
-60-75 s on PostgreSQL, where its time goes in waiting for the server. With a process per part,
+recorded them, so at full size the import waited for it at the end: up to 28 s on SQLite and
+75 s on PostgreSQL, where its time went in waiting for the server. With a process per part,
 each part's statements run beside the other's (docs/PERFORMANCE.md, change 78).
 """
 
