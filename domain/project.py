@@ -93,6 +93,28 @@ class Project(Aggregate):
         check_invariant(self.balance_minor == self.unspent_total_minor, "balance differs from the sum of unspent lots")
         check_invariant(0 <= self.reserved_minor <= self.balance_minor, "reserved is outside 0..balance")
 
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """The library's trigger_event for this aggregate's own events, in fewer steps.
+
+        The event gets the fields its frozen dataclass's __init__ would set, in the same order,
+        and is applied as the library's mutate() applies it: apply() first, then the version
+        and the time. The library's way checks each field's name as it builds the event and
+        each event's aggregate and version as it applies it; here the callers are this class's
+        own methods, and tests/unit/test_fast_events.py compares every kind of event with the
+        library's, field by field and byte by byte. In a full-size import's profile, the
+        library's trigger_event took 5.5 µs of the 41 µs a command cost, apply() included.
+        """
+        event = object.__new__(event_class)
+        fields = event.__dict__
+        fields["originator_id"] = self.id
+        fields["originator_version"] = version = self.version + 1
+        fields["timestamp"] = timestamp = event_class.create_timestamp()
+        fields.update(kwargs)
+        event.apply(self)
+        self.version = version
+        self.modified_on = timestamp
+        self._pending_events.append(event)
+
     # Rules, each checked before any event is triggered, so a refusal changes nothing.
 
     def check_open(self) -> None:

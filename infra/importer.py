@@ -68,7 +68,7 @@ def decode_line(raw: bytes) -> object | Outcome:
     except orjson.JSONDecodeError:
         pass
     else:
-        if type(fast) is dict and all(type(value) in _PLAIN for value in fast.values()):
+        if type(fast) is dict and _PLAIN.issuperset(map(type, fast.values())):
             return fast
     return decode_line_with_json(raw)
 

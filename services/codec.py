@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any, Final
 
 import orjson
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.utils import get_topic
 
 from domain.instants import isoformat
 
@@ -28,10 +29,16 @@ class OrjsonTranscoder(JSONTranscoder):
     def _encode_obj(self, o: Any) -> dict[str, Any]:
         """The library's, but a datetime's text comes from domain.instants: every event has one."""
         if type(o) is datetime:
-            transcoding = self.types.get(datetime)
-            if type(transcoding) is DatetimeAsISO:
-                return {"_type_": transcoding.name, "_data_": isoformat(o)}
+            return self.encode_datetime(o)
         return super()._encode_obj(o)
+
+    def encode_datetime(self, moment: datetime) -> dict[str, Any]:
+        """What the registered transcoding makes of `moment`, as encode() writes it."""
+        transcoding = self.types.get(datetime)
+        if type(transcoding) is DatetimeAsISO:
+            return {"_type_": transcoding.name, "_data_": isoformat(moment)}
+        encoded: dict[str, Any] = super()._encode_obj(moment)
+        return encoded
 
     def decode(self, data: bytes) -> Any:
         value = orjson.loads(data)
@@ -57,3 +64,35 @@ class OrjsonTranscoder(JSONTranscoder):
         if type(value) is list:
             return [self._decode_nested(item) for item in value]
         return value
+
+
+class LedgerMapper(Mapper[Any]):
+    """The library's Mapper, writing the same stored events with fewer steps for each.
+
+    An event's timestamp is written as the transcoder's "datetime_iso" value before the event
+    is encoded, so orjson does not call back into Python for it. Events that the library
+    would compress or encrypt, or whose timestamp is not a plain datetime, take its own way.
+    """
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        transcoder = self.transcoder
+        state = domain_event.__dict__
+        moment = state.get("timestamp")
+        if (
+            self.compressor is not None
+            or self.cipher is not None
+            or type(transcoder) is not OrjsonTranscoder
+            or type(moment) is not datetime
+            or getattr(type(domain_event), "class_version", 1) > 1
+        ):
+            return super().to_stored_event(domain_event)
+        state = state.copy()
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        state["timestamp"] = transcoder.encode_datetime(moment)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=transcoder.encode(state),
+        )

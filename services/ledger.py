@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
 
 import structlog
 from eventsourcing.application import Application
-from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError, Transcoder
+from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, RecordConflictError, Transcoder
 
 from domain.commands import COMMAND_MODELS, Command, parse_command
 from domain.errors import DomainError, Duplicate
 from domain.identity import aggregate_id
 from services.access import Principal, may_execute, signed_by_caller
 from services.claims import claim_key
-from services.codec import OrjsonTranscoder
+from services.codec import LedgerMapper, OrjsonTranscoder
 from services.handlers import CommandHandlers
 from services.limits import (
     conflict_backoff_seconds_max,
@@ -44,6 +44,12 @@ class LedgerApplication(Application[UUID]):
         transcoder = OrjsonTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """LedgerMapper (services/codec.py), unless the environment names another mapper."""
+        if self.factory.env.get(self.factory.MAPPER_TOPIC):
+            return super().construct_mapper()
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=LedgerMapper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,21 +95,34 @@ _ALL_NAMED_FIELDS = tuple(_NAMED_KINDS.items())
 _ALL_CLAIMED_FIELDS = tuple(_CLAIMED_KINDS.items())
 
 
-def named_ids(command: object) -> set[UUID]:
-    """The aggregate ids a raw command may load: cheap, from its fields, before it is validated.
+def _named(command: object) -> Iterator[tuple[str, str]]:
+    """The (kind, business id) pairs a raw command names.
 
-    A command of a known type is asked only for its own id fields; one of another type, which
+    A command of a known type is read only for its own id fields; one of another type, which
     will be refused, for all of them.
     """
     if not isinstance(command, dict):
-        return set()
+        return
     command_type = command.get("type")
     fields = _NAMED_FIELDS.get(command_type, _ALL_NAMED_FIELDS) if type(command_type) is str else _ALL_NAMED_FIELDS
-    return {
-        aggregate_id(kind, value)
-        for field, kind in fields
-        if isinstance(value := command.get(field), str) and len(value) <= 100
-    }
+    for field, kind in fields:
+        if isinstance(value := command.get(field), str) and len(value) <= 100:
+            yield kind, value
+
+
+def named_ids(command: object) -> set[UUID]:
+    """The aggregate ids a raw command may load: cheap, from its fields, before it is validated."""
+    return {aggregate_id(kind, value) for kind, value in _named(command)}
+
+
+def named_ids_of(commands: Iterable[object]) -> set[UUID]:
+    """named_ids() of a batch's commands together, each id made once however many commands name it.
+
+    A batch names the same projects and donors again and again, and a UUID's hash is Python
+    code where a pair of strings' is not.
+    """
+    named = {pair for command in commands for pair in _named(command)}
+    return {aggregate_id(kind, value) for kind, value in named}
 
 
 def named_claims(command: object) -> set[str]:
@@ -222,7 +241,7 @@ class Ledger:
             self.work.note_claims(self.work.recorder.find_claims(keys), keys)
         if self.existing is None:
             return
-        wanted = self.work.unknown({identity for command in commands for identity in named_ids(command)})
+        wanted = self.work.unknown(named_ids_of(commands))
         if wanted:
             self.work.note_missing(wanted - self.existing(wanted))
 

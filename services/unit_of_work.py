@@ -206,6 +206,9 @@ class UnitOfWork:
         at the warm end, a burst of registrations would push out the projects that every later
         command reads. One that is read again moves to the warm end like any other.
         """
+        if aggregate.id in self._changed:
+            # Noted since the last commit, so loaded too; get() already moved it to the warm end.
+            return
         self._changed[aggregate.id] = aggregate
         self._missing.discard(aggregate.id)
         if aggregate.id in self._loaded:

@@ -12,7 +12,7 @@ from infra.bench.generator import commands
 from infra.store import Stores, existing_ids
 from projections.reports import END_OF_TIME
 from services.claims import Claim, ClaimingRecorder
-from services.ledger import named_claims, named_ids
+from services.ledger import named_claims, named_ids, named_ids_of
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 
 
@@ -96,3 +96,11 @@ def test_named_ids_reads_each_type_of_command_for_its_own_id_fields() -> None:
     assert named_claims({"type": "record_payout", "disbursement_id": "DS1", "refund_id": "R1"}) == {"disbursement:DS1"}
     # A known type with a field it does not have: the command will be refused, nothing is read for it.
     assert named_ids({"type": "register_donor", "donor_id": "D1", "payee_id": "H1"}) == {aggregate_id("donor", "D1")}
+
+
+def test_a_batchs_named_ids_are_those_of_its_commands_together() -> None:
+    stream: list[object] = [*commands(0.002, seed=7), "not an object", {"type": None, "payee_id": "H1"}]
+    stream.append({"type": "record_donation", "project_id": "P" * 101, "donor_id": 7})
+    assert named_ids_of(stream) == set().union(*(named_ids(command) for command in stream))
+    assert len(named_ids_of(stream)) > 50
+    assert named_ids_of([]) == set()
