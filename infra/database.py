@@ -78,6 +78,10 @@ class SQLiteDatabase:
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return [dict(row) for row in self.connection.execute(sql, params or {})]
 
+    def set_cache_kib(self, kib: int) -> None:
+        """Give this connection a page cache of `kib` KiB."""
+        self.connection.execute(f"PRAGMA cache_size = -{int(kib)}")
+
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows as plain tuples: for reading many rows, where building a dict per row is the cost."""
         cursor = self.connection.cursor()

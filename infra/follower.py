@@ -24,7 +24,13 @@ from typing import Final, Literal
 import structlog
 
 from infra.collector import collect_less_often
-from infra.limits import follower_join_seconds_max, follower_page_max, follower_poll_seconds_max
+from infra.database import SQLiteDatabase
+from infra.limits import (
+    follower_join_seconds_max,
+    follower_page_max,
+    follower_poll_seconds_max,
+    follower_sqlite_cache_kib,
+)
 from infra.logging import bind_correlation_id, configure_logging
 
 log = structlog.get_logger()
@@ -42,6 +48,8 @@ def follow(url: str, done: Event, part: Part) -> None:
     bind_correlation_id(f"follower-{part}")
     parent = multiprocessing.parent_process()
     stores = open_stores(url)
+    if isinstance(stores.database, SQLiteDatabase):
+        stores.database.set_cache_kib(follower_sqlite_cache_kib)
     catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports
     try:
         while True:

@@ -50,9 +50,15 @@ analyze_after_events_min: Final = 5_000
 # The import's follower processes (infra/follower.py): they follow imports of files at least this
 # large (about 20,000 commands), where their start-up of half a second is paid back many times.
 follower_file_bytes_min: Final = 4 * 1024 * 1024
-# Events each applies per transaction: small, so that it holds SQLite's single write lock only
-# briefly between the import's own transactions.
-follower_page_max: Final = 1000
+# Events each applies per transaction, as many as the import records in one. Pages of 1,000
+# held SQLite's single write lock more briefly, but every page rewrote the pages of the report
+# tables' indexes that it touched: a full-size SQLite import left its report follower 7-10 s
+# behind at the end, against 2 s with these pages and the cache below (docs/PERFORMANCE.md,
+# change 80).
+follower_page_max: Final = 4000
+# Each follower's SQLite page cache, in KiB (SQLite's default is 2,000): the report tables'
+# indexes by donor and by project are written at random places.
+follower_sqlite_cache_kib: Final = 64 * 1024
 # A checksum over at least this many donors has a second process encode half of their trails;
 # below it, that process's start-up would cost more than it saves. The bound was set when the
 # start-up took about a second; it is now 0.15 s (measured), and the bound was not measured again.

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+import infra.store
 from infra.bench.generator import write_commands
 from infra.follower import PARTS, Part, follow
 from infra.importer import import_file
-from infra.store import open_stores
+from infra.limits import follower_sqlite_cache_kib
+from infra.store import Stores, open_stores
 from tests.cli import fundtrail, output_json
 
 
@@ -46,7 +48,7 @@ def test_the_follower_projects_while_the_import_records(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("part", PARTS)
-def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part) -> None:
+def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, monkeypatch: pytest.MonkeyPatch) -> None:
     commands, path = tmp_path / "commands.jsonl", tmp_path / "ledger.db"
     write_commands(commands, 0.001)
     stores = open_stores(f"sqlite:///{path}")
@@ -57,8 +59,24 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part) ->
     recorded = _positions(path)["store"]
     assert set(_positions(path)) == {"store"}  # recorded, neither logged nor projected yet
 
+    caches: list[int] = []
+    opened = infra.store.open_stores
+
+    def open_and_watch(url: str) -> Stores:
+        stores = opened(url)
+        close = stores.close
+
+        def closing() -> None:
+            caches.append(stores.database.query("PRAGMA cache_size")[0]["cache_size"])
+            close()
+
+        monkeypatch.setattr(stores, "close", closing)
+        return stores
+
+    monkeypatch.setattr(infra.store, "open_stores", open_and_watch)
     done = multiprocessing.get_context("spawn").Event()
     done.set()  # the import is over: the follower catches its part up and returns
     follow(f"sqlite:///{path}", done, part)
 
     assert _positions(path) == {part: recorded, "store": recorded}
+    assert caches == [-follower_sqlite_cache_kib]  # in KiB, as SQLite counts a negative cache size
