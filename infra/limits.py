@@ -52,7 +52,7 @@ analyze_after_events_min: Final = 5_000
 follower_file_bytes_min: Final = 4 * 1024 * 1024
 # Events each applies per transaction, as many as the import records in one. Pages of 1,000
 # held SQLite's single write lock more briefly, but every page rewrote the pages of the report
-# tables' indexes that it touched: a full-size SQLite import left its report follower 7-10 s
+# tables' indexes that it touched: a full-size SQLite import left its report follower 5-10 s
 # behind at the end, against 2 s with these pages and the cache below (docs/PERFORMANCE.md,
 # change 80).
 follower_page_max: Final = 4000
