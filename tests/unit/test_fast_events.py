@@ -48,11 +48,20 @@ def _story(donation_ids: list[str], channel: str) -> Project:
 
 
 def _events(monkeypatch: pytest.MonkeyPatch, library: bool, donation_ids: list[str], channel: str) -> Project:
+    """The story's project, its events triggered by Project's own method or by the library's (counted)."""
     with monkeypatch.context() as patch:
         patch.setattr("eventsourcing.domain.datetime_now_with_tzinfo", lambda: FIXED)
+        triggered: list[str] = []
         if library:
-            patch.setattr(Project, "trigger_event", Aggregate.trigger_event)
-        return _story(donation_ids, channel)
+
+            def librarys(project: Project, event_class: type[Any], **kwargs: Any) -> None:
+                triggered.append(event_class.__name__)
+                Aggregate.trigger_event(project, event_class, **kwargs)
+
+            patch.setattr(Project, "trigger_event", librarys)
+        project = _story(donation_ids, channel)
+        assert len(triggered) == (len(project.pending_events) - 1 if library else 0)  # all but the opening
+        return project
 
 
 def test_a_projects_events_equal_the_librarys_in_fields_order_and_effect(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,6 +111,17 @@ def test_the_ledger_mapper_writes_any_timestamp_as_the_library_does(moment: date
     donor = Donor(donor_id="D1", sealed_display_name=None, anonymous=True, command_digest="d")
     (created,) = donor.collect_events()
     _both(type(created)(**{**vars(created), "timestamp": moment}))
+
+
+def test_the_ledger_mapper_maps_a_plain_event_without_the_librarys_mapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = _events(monkeypatch, False, ["DN1"], "online").collect_events()
+    expected = [Mapper(transcoder=TRANSCODER).to_stored_event(event) for event in events]
+
+    def refuse(self: Mapper[Any], domain_event: Any) -> None:
+        raise AssertionError("the library's mapper was used")
+
+    monkeypatch.setattr(Mapper, "to_stored_event", refuse)
+    assert [LedgerMapper(transcoder=TRANSCODER).to_stored_event(event) for event in events] == expected
 
 
 def test_an_application_that_names_a_mapper_gets_that_mapper() -> None:
