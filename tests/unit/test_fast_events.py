@@ -115,7 +115,8 @@ def test_the_ledger_mapper_writes_any_timestamp_as_the_library_does(moment: date
 
 def test_the_ledger_mapper_maps_a_plain_event_without_the_librarys_mapper(monkeypatch: pytest.MonkeyPatch) -> None:
     events = _events(monkeypatch, False, ["DN1"], "online").collect_events()
-    expected = [Mapper(transcoder=TRANSCODER).to_stored_event(event) for event in events]
+    librarys: Mapper[Any] = Mapper(transcoder=TRANSCODER)
+    expected = [librarys.to_stored_event(event) for event in events]
 
     def refuse(self: Mapper[Any], domain_event: Any) -> None:
         raise AssertionError("the library's mapper was used")
