@@ -83,7 +83,7 @@ class LedgerMapper(Mapper[Any]):
             or self.cipher is not None
             or type(transcoder) is not OrjsonTranscoder
             or type(moment) is not datetime
-            or getattr(type(domain_event), "class_version", 1) > 1
+            or _versioned(type(domain_event))
         ):
             return super().to_stored_event(domain_event)
         state = state.copy()
@@ -96,3 +96,18 @@ class LedgerMapper(Mapper[Any]):
             topic=get_topic(type(domain_event)),
             state=transcoder.encode(state),
         )
+
+
+def _versioned(event_class: type) -> bool:
+    """Whether events of this class carry a class version (> 1) that the library's mapper writes.
+
+    Found once per class: getattr() on a class that lacks the attribute raises and clears an
+    AttributeError inside, about 2,300 instructions an event (callgrind).
+    """
+    versioned = _VERSIONED.get(event_class)
+    if versioned is None:
+        versioned = _VERSIONED[event_class] = bool(getattr(event_class, "class_version", 1) > 1)
+    return versioned
+
+
+_VERSIONED: dict[type, bool] = {}

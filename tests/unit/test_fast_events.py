@@ -125,6 +125,21 @@ def test_the_ledger_mapper_maps_a_plain_event_without_the_librarys_mapper(monkey
     assert [LedgerMapper(transcoder=TRANSCODER).to_stored_event(event) for event in events] == expected
 
 
+def test_an_event_class_with_a_version_is_mapped_by_the_librarys_mapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its class version is written (the library's way), also after plain events of its base were mapped."""
+    (plain,) = _events(monkeypatch, False, ["DN1"], "online").collect_events()[-1:]
+
+    class Versioned(type(plain)):  # type: ignore[misc]
+        class_version = 2
+
+    versioned = Versioned(**vars(plain))
+    mapper = LedgerMapper(transcoder=TRANSCODER)
+    assert b"class_version" not in mapper.to_stored_event(plain).state
+    stored = mapper.to_stored_event(versioned)
+    assert stored == Mapper(transcoder=TRANSCODER).to_stored_event(versioned)
+    assert TRANSCODER.decode(stored.state)["class_version"] == 2
+
+
 def test_an_application_that_names_a_mapper_gets_that_mapper() -> None:
     assert type(LedgerApplication().mapper) is LedgerMapper
     named = LedgerApplication(env={"MAPPER_TOPIC": "eventsourcing.persistence:Mapper"})
