@@ -64,7 +64,10 @@ class BatchedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                     event.originator_id.hex if isinstance(event.originator_id, UUID) else event.originator_id,
                     event.originator_version,
                     event.topic,
-                    event.state,
+                    # As a bytearray, which the sqlite3 module binds as it is; bytes it first tries
+                    # to adapt, raising and clearing an AttributeError inside: 1,100 instructions
+                    # more an event (callgrind), the copy included. Both are stored as the same BLOB.
+                    bytearray(event.state),
                 )
                 for event in stored_events
             ],
