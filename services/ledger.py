@@ -125,6 +125,39 @@ def named_ids_of(commands: Iterable[object]) -> set[UUID]:
     return {aggregate_id(kind, value) for kind, value in named}
 
 
+# Each type's id fields in one table: (field, kind, whether the id is a claim's rather than an aggregate's).
+_NAMES: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    kind: tuple((field, name, False) for field, name in _NAMED_FIELDS[kind])
+    + tuple((field, name, True) for field, name in _CLAIMED_FIELDS[kind])
+    for kind in COMMAND_MODELS
+}
+_ALL_NAMES = tuple((field, kind, False) for field, kind in _ALL_NAMED_FIELDS) + tuple(
+    (field, kind, True) for field, kind in _ALL_CLAIMED_FIELDS
+)
+
+
+def names_of(commands: Iterable[object]) -> tuple[set[UUID], set[str]]:
+    """named_ids_of() and the union of named_claims() of a batch's commands, read in one pass.
+
+    Each command is looked at once for both, and each (kind, id) pair is made a UUID once.
+    """
+    pairs: set[tuple[str, str]] = set()
+    keys: set[str] = set()
+    add_pair, add_key = pairs.add, keys.add
+    for command in commands:
+        if not isinstance(command, dict):
+            continue
+        command_type = command.get("type")
+        fields = _NAMES.get(command_type, _ALL_NAMES) if type(command_type) is str else _ALL_NAMES
+        for field, kind, claimed in fields:
+            if isinstance(value := command.get(field), str) and len(value) <= 100:
+                if claimed:
+                    add_key(claim_key(kind, value))
+                else:
+                    add_pair((kind, value))
+    return {aggregate_id(kind, value) for kind, value in pairs}, keys
+
+
 def named_claims(command: object) -> set[str]:
     """The claim keys a raw command may look up, as named_ids() finds aggregate ids."""
     if not isinstance(command, dict):
@@ -236,12 +269,13 @@ class Ledger:
 
     def _prefetch(self, commands: Sequence[object]) -> None:
         """Ask the store once which of the ids and claims a batch names exist, instead of once per command."""
-        keys = self.work.unknown_claims({key for command in commands for key in named_claims(command)})
+        ids, claims = names_of(commands)
+        keys = self.work.unknown_claims(claims)
         if keys:
             self.work.note_claims(self.work.recorder.find_claims(keys), keys)
         if self.existing is None:
             return
-        wanted = self.work.unknown(named_ids_of(commands))
+        wanted = self.work.unknown(ids)
         if wanted:
             self.work.note_missing(wanted - self.existing(wanted))
 

@@ -12,7 +12,7 @@ from infra.bench.generator import commands
 from infra.store import Stores, existing_ids
 from projections.reports import END_OF_TIME
 from services.claims import Claim, ClaimingRecorder
-from services.ledger import named_claims, named_ids, named_ids_of
+from services.ledger import named_claims, named_ids, named_ids_of, names_of
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 
 
@@ -104,3 +104,15 @@ def test_a_batchs_named_ids_are_those_of_its_commands_together() -> None:
     assert named_ids_of(stream) == set().union(*(named_ids(command) for command in stream))
     assert len(named_ids_of(stream)) > 50
     assert named_ids_of([]) == set()
+
+
+def test_a_batchs_names_read_in_one_pass_are_its_ids_and_claims() -> None:
+    odd = {"donation_id": "DN1", "payee_id": "H1", "partner_id": "PA", "refund_id": "R1", "project_id": "P" * 101}
+    stream: list[object] = [*commands(0.002, seed=7), "not an object", {"type": None, **odd}, {"type": 3, **odd}]
+    stream += [{"type": "refund_donation", "refund_id": "R2", "donation_id": 5}, {"type": "no_such_command", **odd}]
+    ids, claims = names_of(stream)
+    assert ids == named_ids_of(stream)
+    assert claims == set().union(*(named_claims(command) for command in stream))
+    assert {"donation:DN1", "refund:R1", "refund:R2"} <= claims
+    assert len(ids) > 50 and len(claims) > 100
+    assert names_of([]) == (set(), set())
