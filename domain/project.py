@@ -115,6 +115,17 @@ class Project(Aggregate):
         self.modified_on = timestamp
         self._pending_events.append(event)
 
+    def collect_events(self) -> list[Any]:
+        """The library's collect_events(): the pending events in order, and none left pending.
+
+        The library takes them one by one from the front of the list, which moves the rest
+        each time: for a project with thousands of events in a batch, a quadratic copy
+        (1.3% of an import's instructions, callgrind). This takes them all at once.
+        """
+        collected = self._pending_events[:]
+        self._pending_events.clear()
+        return collected
+
     # Rules, each checked before any event is triggered, so a refusal changes nothing.
 
     def check_open(self) -> None:

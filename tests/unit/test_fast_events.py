@@ -80,6 +80,15 @@ def test_a_projects_events_equal_the_librarys_in_fields_order_and_effect(monkeyp
     assert [mapper.to_stored_event(event) for event in made] == [mapper.to_stored_event(e) for e in expected]
 
 
+def test_a_project_collects_its_events_as_the_librarys_aggregate_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = [f"DN{number}" for number in range(50)]
+    ours, theirs = (_events(monkeypatch, False, ids, "online") for _ in range(2))
+    expected = Aggregate.collect_events(theirs)
+    assert len(expected) == 1 + 50 + 8
+    assert ours.collect_events() == expected
+    assert ours.collect_events() == [] == ours.pending_events
+
+
 def _both(event: Any, **options: Any) -> None:
     assert LedgerMapper(transcoder=TRANSCODER, **options).to_stored_event(event) == Mapper(
         transcoder=TRANSCODER, **options
