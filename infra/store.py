@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -51,6 +51,12 @@ class Stores:
     read_model: ReadModel
     database: Database
     log: LedgerLogStore
+    # The report tables' statistics are refreshed once this many events were applied since the
+    # last refresh: analyze_after_events_min, or as many as the tables held then, whichever is
+    # more. A follower applies an import page by page, and refreshing them after every few
+    # pages took 21 ANALYZEs in an import of 300,000 commands (see docs/PERFORMANCE.md, change 83).
+    _unanalyzed: int = field(default=0, repr=False)
+    _analyzed_at: int = field(default=0, repr=False)
 
     def catch_up(self, until: int | None = None, page_max: int = catch_up_page_max) -> int:
         """Bring the transparency log and the report tables up to date with the event store."""
@@ -64,8 +70,11 @@ class Stores:
         applied = catch_up(
             self.application, self.read_model, until, page_max=page_max, select=self.select_notifications
         )
-        if applied >= analyze_after_events_min:
+        self._unanalyzed += applied
+        if self._unanalyzed >= max(analyze_after_events_min, self._analyzed_at):
             self.read_model.analyze()
+            self._analyzed_at = self.read_model.tracked()[1]
+            self._unanalyzed = 0
         return applied
 
     def behind(self) -> bool:
