@@ -54,7 +54,7 @@ class Stores:
     # The report tables' statistics are refreshed once this many events were applied since the
     # last refresh: analyze_after_events_min, or as many as the tables held then, whichever is
     # more. A follower applies an import page by page, and refreshing them after every few
-    # pages took 21 ANALYZEs in an import of 300,000 commands (see docs/PERFORMANCE.md, change 83).
+    # pages took 21-26 ANALYZEs in an import of 300,000 commands (docs/PERFORMANCE.md, change 83).
     _unanalyzed: int = field(default=0, repr=False)
     _analyzed_at: int = field(default=0, repr=False)
 
