@@ -257,7 +257,13 @@ def command_digest_by_fields(command: Command) -> str:
 
 
 def _normalised_amount(amount: str) -> str:
-    """The amount without its insignificant zeros: "500.0" and "500.00" digest alike."""
+    """The amount without its insignificant zeros: "500.0" and "500.00" digest alike.
+
+    An amount that neither starts with a zero nor has a fraction ending in a zero or a point
+    has none, and is returned as it is without the pattern, which most amounts skip.
+    """
+    if amount[:1] != "0" and not ("." in amount and amount[-1:] in ("0", ".")):
+        return amount
     match = _TRAILING_ZEROS.match(amount)
     return (match.group(1) + (match.group(2) or "").rstrip(".")) if match else amount
 

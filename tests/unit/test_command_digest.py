@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 import domain.commands
 from domain.commands import (
+    _TRAILING_ZEROS,
     COMMAND_TYPES,
     RecordDonation,
+    _normalised_amount,
     command_digest,
     command_digest_by_fields,
     parse_command,
@@ -108,3 +110,22 @@ def test_what_orjson_refuses_is_digested_the_other_way() -> None:
     for digest in (command_digest, command_digest_by_fields):
         with pytest.raises(UnicodeEncodeError):
             digest(lone_surrogate)
+
+
+def _by_pattern(amount: str) -> str:
+    match = _TRAILING_ZEROS.match(amount)
+    return (match.group(1) + (match.group(2) or "").rstrip(".")) if match else amount
+
+
+@settings(max_examples=500)
+@given(amounts | st.from_regex(r"[0-9.]{0,8}", fullmatch=True) | st.text(max_size=8))
+def test_an_amount_skips_the_pattern_only_when_the_pattern_would_change_nothing(amount: str) -> None:
+    assert _normalised_amount(amount) == _by_pattern(amount)
+
+
+def test_amounts_that_change() -> None:
+    changed = {"500.00": "500", "500.": "500", "5.10": "5.1", "007": "7", "00.50": "0.5", "0.0": "0"}
+    for amount, normalised in changed.items():
+        assert _normalised_amount(amount) == normalised == _by_pattern(amount)
+    for same in ("500", "19.19", "0.5", "50", "5.01", "", "x0.", "1.2.30"):
+        assert _normalised_amount(same) == same == _by_pattern(same)
