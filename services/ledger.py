@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
@@ -95,36 +95,6 @@ _ALL_NAMED_FIELDS = tuple(_NAMED_KINDS.items())
 _ALL_CLAIMED_FIELDS = tuple(_CLAIMED_KINDS.items())
 
 
-def _named(command: object) -> Iterator[tuple[str, str]]:
-    """The (kind, business id) pairs a raw command names.
-
-    A command of a known type is read only for its own id fields; one of another type, which
-    will be refused, for all of them.
-    """
-    if not isinstance(command, dict):
-        return
-    command_type = command.get("type")
-    fields = _NAMED_FIELDS.get(command_type, _ALL_NAMED_FIELDS) if type(command_type) is str else _ALL_NAMED_FIELDS
-    for field, kind in fields:
-        if isinstance(value := command.get(field), str) and len(value) <= 100:
-            yield kind, value
-
-
-def named_ids(command: object) -> set[UUID]:
-    """The aggregate ids a raw command may load: cheap, from its fields, before it is validated."""
-    return {aggregate_id(kind, value) for kind, value in _named(command)}
-
-
-def named_ids_of(commands: Iterable[object]) -> set[UUID]:
-    """named_ids() of a batch's commands together, each id made once however many commands name it.
-
-    A batch names the same projects and donors again and again, and a UUID's hash is Python
-    code where a pair of strings' is not.
-    """
-    named = {pair for command in commands for pair in _named(command)}
-    return {aggregate_id(kind, value) for kind, value in named}
-
-
 # Each type's id fields in one table: (field, kind, whether the id is a claim's rather than an aggregate's).
 _NAMES: dict[str, tuple[tuple[str, str, bool], ...]] = {
     kind: tuple((field, name, False) for field, name in _NAMED_FIELDS[kind])
@@ -137,9 +107,12 @@ _ALL_NAMES = tuple((field, kind, False) for field, kind in _ALL_NAMED_FIELDS) + 
 
 
 def names_of(commands: Iterable[object]) -> tuple[set[UUID], set[str]]:
-    """named_ids_of() and the union of named_claims() of a batch's commands, read in one pass.
+    """The aggregate ids and the claim keys a batch's raw commands may need: cheap, before they are validated.
 
-    Each command is looked at once for both, and each (kind, id) pair is made a UUID once.
+    A command of a known type is read only for its own id fields; one of another type, which
+    will be refused, for all of them. Each command is read once for both, and each (kind, id)
+    pair is made a UUID once: a batch names the same projects and donors again and again, and
+    a UUID's hash is Python code where a pair of strings' is not.
     """
     pairs: set[tuple[str, str]] = set()
     keys: set[str] = set()
@@ -156,21 +129,6 @@ def names_of(commands: Iterable[object]) -> tuple[set[UUID], set[str]]:
                 else:
                     add_pair((kind, value))
     return {aggregate_id(kind, value) for kind, value in pairs}, keys
-
-
-def named_claims(command: object) -> set[str]:
-    """The claim keys a raw command may look up, as named_ids() finds aggregate ids."""
-    if not isinstance(command, dict):
-        return set()
-    command_type = command.get("type")
-    fields = (
-        _CLAIMED_FIELDS.get(command_type, _ALL_CLAIMED_FIELDS) if type(command_type) is str else _ALL_CLAIMED_FIELDS
-    )
-    return {
-        claim_key(kind, value)
-        for field, kind in fields
-        if isinstance(value := command.get(field), str) and len(value) <= 100
-    }
 
 
 class Forbidden(Exception):

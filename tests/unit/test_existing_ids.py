@@ -12,7 +12,7 @@ from infra.bench.generator import commands
 from infra.store import Stores, existing_ids
 from projections.reports import END_OF_TIME
 from services.claims import Claim, ClaimingRecorder
-from services.ledger import named_claims, named_ids, named_ids_of, names_of
+from services.ledger import names_of
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 
 
@@ -67,7 +67,7 @@ def test_behind_on_sqlite(tmp_path: Path) -> None:
 
 
 def _every_named_id(command: Mapping[str, object]) -> set[UUID]:
-    """named_ids as it was: every one of the five aggregates' id fields tried on every command."""
+    """The ids as names_of read them first: every one of the five aggregates' id fields tried on every command."""
     kinds = ("project", "donor", "payee", "foundation", "partner")
     return {aggregate_id(kind, value) for kind in kinds if isinstance(value := command.get(f"{kind}_id"), str)}
 
@@ -77,7 +77,15 @@ def _every_named_claim(command: Mapping[str, object]) -> set[str]:
     return {f"{kind}:{value}" for kind in kinds if isinstance(value := command.get(f"{kind}_id"), str)}
 
 
-def test_named_ids_reads_each_type_of_command_for_its_own_id_fields() -> None:
+def named_ids(command: object) -> set[UUID]:
+    return names_of([command])[0]
+
+
+def named_claims(command: object) -> set[str]:
+    return names_of([command])[1]
+
+
+def test_each_type_of_command_is_read_for_its_own_id_fields() -> None:
     stream = list(commands(0.002, seed=7))
     assert len({command["type"] for command in stream}) >= 8
     for command in stream:
@@ -96,22 +104,19 @@ def test_named_ids_reads_each_type_of_command_for_its_own_id_fields() -> None:
     assert named_claims({"type": "record_payout", "disbursement_id": "DS1", "refund_id": "R1"}) == {"disbursement:DS1"}
     # A known type with a field it does not have: the command will be refused, nothing is read for it.
     assert named_ids({"type": "register_donor", "donor_id": "D1", "payee_id": "H1"}) == {aggregate_id("donor", "D1")}
+    # Ids past 100 characters, or not text, are not looked up.
+    assert names_of([{"type": "record_donation", "project_id": "P" * 101, "donor_id": 7, "donation_id": "D"}]) == (
+        set(),
+        {"donation:D"},
+    )
 
 
-def test_a_batchs_named_ids_are_those_of_its_commands_together() -> None:
-    stream: list[object] = [*commands(0.002, seed=7), "not an object", {"type": None, "payee_id": "H1"}]
-    stream.append({"type": "record_donation", "project_id": "P" * 101, "donor_id": 7})
-    assert named_ids_of(stream) == set().union(*(named_ids(command) for command in stream))
-    assert len(named_ids_of(stream)) > 50
-    assert named_ids_of([]) == set()
-
-
-def test_a_batchs_names_read_in_one_pass_are_its_ids_and_claims() -> None:
+def test_a_batchs_names_are_those_of_its_commands_together() -> None:
     odd = {"donation_id": "DN1", "payee_id": "H1", "partner_id": "PA", "refund_id": "R1", "project_id": "P" * 101}
     stream: list[object] = [*commands(0.002, seed=7), "not an object", {"type": None, **odd}, {"type": 3, **odd}]
     stream += [{"type": "refund_donation", "refund_id": "R2", "donation_id": 5}, {"type": "no_such_command", **odd}]
     ids, claims = names_of(stream)
-    assert ids == named_ids_of(stream)
+    assert ids == set().union(*(named_ids(command) for command in stream))
     assert claims == set().union(*(named_claims(command) for command in stream))
     assert {"donation:DN1", "refund:R1", "refund:R2"} <= claims
     assert len(ids) > 50 and len(claims) > 100
