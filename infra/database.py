@@ -60,6 +60,14 @@ class Writer(Protocol):
         """
         ...
 
+    def insert_fresh_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """insert_rows with `skip_existing`, for rows whose keys the caller knows to be free.
+
+        The rows that end up in the table are the same; a store may write such rows a faster
+        way first, and take the careful way only when a key is taken after all.
+        """
+        ...
+
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
 
@@ -147,6 +155,10 @@ class _SQLiteWriter:
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, skip_existing: bool
     ) -> None:
         self.connection.executemany(insert_statement(table, columns, "?", skip_existing), rows)
+
+    def insert_fresh_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        # SQLite checks the key of every insert anyway: skipping a taken one costs it nothing more.
+        self.insert_rows(table, columns, rows, skip_existing=True)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return [dict(row) for row in self.connection.execute(sql, params or {})]
@@ -343,6 +355,24 @@ class _PostgresWriter:
             f"WITH staged AS (DELETE FROM {stage} RETURNING {names}) "
             f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ON CONFLICT DO NOTHING"
         )
+
+    def insert_fresh_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """COPY straight into the table, in a savepoint; if a key is taken, the staging table's way after all.
+
+        The staging table's way writes every row twice and makes each ask the table's key
+        whether it is taken (docs/PERFORMANCE.md, change 85). A key can be taken after all
+        only in a store written around the ledger's rules (one id recorded twice), whose
+        rows the careful way keeps as they were.
+        """
+        import psycopg
+
+        if not rows:
+            return
+        try:
+            with self.cursor.connection.transaction():
+                self._copy(table, ", ".join(columns), rows)
+        except psycopg.errors.UniqueViolation:
+            self.insert_rows(table, columns, rows, skip_existing=True)
 
     def _copy(self, table: str, names: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:

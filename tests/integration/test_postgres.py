@@ -26,7 +26,7 @@ from tests.scenario.test_scenarios import report_args
 from tests.scripts import check_any_script, steps
 from tests.unit.test_event_store import check_positions_and_conflicts
 from tests.unit.test_existing_ids import check_behind, check_existing_ids
-from tests.unit.test_insert_rows import check_insert_rows
+from tests.unit.test_insert_rows import check_insert_fresh_rows, check_insert_rows
 from tests.unit.test_log_overlap import check_overlapping_log_catch_ups, check_overlapping_report_catch_ups
 from tests.unit.test_rebuild_sql import (
     check_an_id_recorded_twice,
@@ -230,10 +230,12 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(check_existing_ids, id="existing-ids"),
         pytest.param(lambda stores: claim_race(stores.application), id="claim-race"),
         pytest.param(check_insert_rows, id="insert-rows"),
+        pytest.param(check_insert_fresh_rows, id="insert-fresh-rows"),
         pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-past-one-chunk"),
         pytest.param(check_behind, id="behind"),
         pytest.param(check_overlapping_log_catch_ups, id="overlapping-log-catch-ups"),
         pytest.param(check_overlapping_report_catch_ups, id="overlapping-report-catch-ups"),
+        pytest.param(partial(check_overlapping_report_catch_ups, gap=5), id="overlapping-report-catch-ups-gap"),
         pytest.param(check_same_rows_as_python, id="rebuild-in-sql"),
         pytest.param(check_gaps_in_positions, id="rebuild-in-sql-across-a-gap"),
         pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
