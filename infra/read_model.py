@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, Final
 
+import orjson
+
 from infra.database import Database, Writer
-from infra.limits import existence_query_ids_max
 from projections.facts import Fact
 from projections.reports import END_OF_TIME
 
@@ -276,26 +277,33 @@ def restore_primary_keys(writer: Writer, keys: PrimaryKeys) -> None:
         writer.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
-def _add_project_donors(writer: Writer, project_id: str, donor_ids: set[str]) -> int:
-    """Record these donors as givers to the project; how many had not given to it before.
+# Record (project, donor) pairs as givers, one statement for a page's pairs: each pair a probe
+# of the primary key (INSERT .. ON CONFLICT DO NOTHING), whatever the planner's statistics say,
+# and the new pairs returned. (Asking first with `donor_id IN (..)` let PostgreSQL, with
+# statistics from when the project was small, scan every donor of the project for each chunk:
+# half a second a batch for the largest project at full size. One statement a project and
+# chunk of 500 took 4,201 statements and 1.0 s of the server's time at 300,000 commands:
+# docs/PERFORMANCE.md, change 86.)
+_ADD_PROJECT_DONORS: Final = {
+    "postgresql": "INSERT INTO ft_project_donors (project_id, donor_id) "
+    "SELECT * FROM unnest(CAST(:projects AS text[]), CAST(:donors AS text[])) "
+    "ON CONFLICT DO NOTHING RETURNING project_id",
+    "sqlite": "INSERT INTO ft_project_donors (project_id, donor_id) "
+    "SELECT value ->> 0, value ->> 1 FROM json_each(:pairs) WHERE true "
+    "ON CONFLICT DO NOTHING RETURNING project_id",
+}
 
-    One INSERT .. ON CONFLICT DO NOTHING RETURNING per chunk: every id is a probe of the
-    primary key, whatever the planner's statistics say. (Asking first with `donor_id IN (..)`
-    let PostgreSQL, with statistics from when the project was small, scan every donor of the
-    project for each chunk: half a second a batch for the largest project at full size.)
-    """
-    added = 0
-    ordered = sorted(donor_ids)
-    for start in range(0, len(ordered), existence_query_ids_max):
-        chunk = ordered[start : start + existence_query_ids_max]
-        rows = writer.query(
-            "INSERT INTO ft_project_donors (project_id, donor_id) VALUES "
-            + ", ".join(f"(:project_id, :d{number})" for number in range(len(chunk)))
-            + " ON CONFLICT DO NOTHING RETURNING donor_id",
-            {"project_id": project_id} | {f"d{number}": donor_id for number, donor_id in enumerate(chunk)},
-        )
-        added += len(rows)
-    return added
+
+def _add_project_donors(writer: Writer, dialect: str, donors: dict[str, set[str]]) -> Counter[str]:
+    """Record these donors as givers to their projects; how many, by project, had not given to it before."""
+    pairs = sorted((project_id, donor_id) for project_id, donor_ids in donors.items() for donor_id in donor_ids)
+    if not pairs:
+        return Counter()
+    if dialect == "postgresql":
+        params: dict[str, Any] = {"projects": [pair[0] for pair in pairs], "donors": [pair[1] for pair in pairs]}
+    else:
+        params = {"pairs": orjson.dumps(pairs).decode()}
+    return Counter(row["project_id"] for row in writer.query(_ADD_PROJECT_DONORS[dialect], params))
 
 
 def _donor_range(column: str, first: str | None, until: str | None) -> tuple[str, dict[str, Any]]:
@@ -404,7 +412,7 @@ class ReadModel:
                 return
             self._write_facts(writer, facts, applied=current)
             if not self._rebuilding:
-                self._add_to_totals(writer, facts, current)
+                self._add_to_totals(writer, self.database.dialect, facts, current)
             self.track(writer, position, events)
 
     def write_packed(self, segments: PackedFacts, position: int, events: int) -> None:
@@ -428,7 +436,7 @@ class ReadModel:
                     for kind in summed
                     for row in segment.get(kind, ())
                 ]
-                self._add_to_totals(writer, facts, current)
+                self._add_to_totals(writer, self.database.dialect, facts, current)
             self.track(writer, position, events)
 
     def track(self, writer: Writer, position: int, events: int) -> None:
@@ -468,7 +476,9 @@ class ReadModel:
                 writer.execute("INSERT INTO ft_applied (sequence) VALUES (:sequence)", {"sequence": sequence})
             self._write_facts(writer, [fact for _, facts in fresh for fact in facts])
             # Only fresh messages are here: ft_applied, not the tracked count, says what was applied.
-            self._add_to_totals(writer, [fact for _, facts in fresh for fact in facts], applied=0)
+            self._add_to_totals(
+                writer, self.database.dialect, [fact for _, facts in fresh for fact in facts], applied=0
+            )
             events = int(writer.query("SELECT COUNT(*) AS applied FROM ft_applied")[0]["applied"])
             writer.execute(
                 "INSERT INTO ft_tracking (projection, position, events) VALUES (:projection, :position, :events) "
@@ -487,7 +497,7 @@ class ReadModel:
         return (int(rows[0]["position"]), int(rows[0]["events"])) if rows else (0, 0)
 
     @staticmethod
-    def _add_to_totals(writer: Writer, facts: list[Fact], applied: int) -> None:
+    def _add_to_totals(writer: Writer, dialect: str, facts: list[Fact], applied: int) -> None:
         """Add a batch's donations and movements after ledger position `applied` to the running totals.
 
         A row's sequence is its event's ledger position, which can be past the count of events
@@ -518,8 +528,8 @@ class ReadModel:
                 "payee_refund, donor_refund) VALUES (:project_id, 0, 0, 0, 0, 0, 0) ON CONFLICT DO NOTHING",
                 opened,
             )
-        for project_id, donor_ids in donors.items():
-            deltas[project_id]["donor_count"] = _add_project_donors(writer, project_id, donor_ids)
+        for project_id, added in _add_project_donors(writer, dialect, donors).items():
+            deltas[project_id]["donor_count"] = added
         if deltas:
             writer.executemany(_ADD_TO_TOTALS, list(deltas.values()))
 

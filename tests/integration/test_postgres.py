@@ -231,7 +231,7 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(lambda stores: claim_race(stores.application), id="claim-race"),
         pytest.param(check_insert_rows, id="insert-rows"),
         pytest.param(check_insert_fresh_rows, id="insert-fresh-rows"),
-        pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-past-one-chunk"),
+        pytest.param(lambda stores: check_donor_counts(stores.read_model), id="donor-counts-page-by-page"),
         pytest.param(check_behind, id="behind"),
         pytest.param(check_overlapping_log_catch_ups, id="overlapping-log-catch-ups"),
         pytest.param(check_overlapping_report_catch_ups, id="overlapping-report-catch-ups"),

@@ -185,38 +185,41 @@ def test_ids_outside_ascii_are_streamed_in_canonical_order() -> None:
 
 
 def check_donor_counts(read_model: ReadModel) -> None:
-    """A project's donor count, kept batch by batch past one chunk of ids, equals the distinct donors."""
-    from infra.limits import existence_query_ids_max
+    """Each project's donor count, kept page by page, equals its distinct donors.
 
-    project = {
-        "project_id": "P-MANY",
-        "foundation_id": "F1",
-        "partner_id": "O1",
-        "name": "many donors",
-        "currency": "CNY",
-        "opened_at": 0,
-    }
+    Many donors, several projects in one page, donors who give to two projects, and donors
+    seen again in a later page or twice within one.
+    """
+    many = 1_500
+
+    def opened(project_id: str) -> tuple[str, dict[str, object]]:
+        row = {"project_id": project_id, "foundation_id": "F1", "partner_id": "O1", "name": project_id}
+        return "project", row | {"currency": "CNY", "opened_at": 0}
+
     sequence = iter(range(1, 10_000))
 
-    def donation(donor: int) -> tuple[str, dict[str, object]]:
+    def donation(donor: int, project_id: str = "P-MANY") -> tuple[str, dict[str, object]]:
         number = next(sequence)
-        row = {"donation_id": f"DN{number:05d}", "sequence": number, "project_id": "P-MANY"}
+        row = {"donation_id": f"DN{number:05d}", "sequence": number, "project_id": project_id}
         return "donation", row | {"donor_id": f"D{donor:05d}", "currency": "CNY", "amount_minor": 100, "received_at": 1}
 
-    first = [donation(donor % (existence_query_ids_max * 2 + 7)) for donor in range(existence_query_ids_max * 3)]
-    read_model.write([("project", project), *first], position=1, events=1)
-    # The second batch: some donors seen in the first, some new, some twice within the batch.
-    again = range(existence_query_ids_max, existence_query_ids_max + 20)
-    second = [donation(donor) for donor in [*range(existence_query_ids_max, existence_query_ids_max * 3 + 50), *again]]
-    read_model.write(second, position=2, events=2)
+    first = [donation(donor % (many * 2 // 3 + 7)) for donor in range(many)]
+    read_model.write([opened("P-MANY"), opened("P-FEW"), *first], position=many, events=many)
+    # The second page: some donors seen in the first, some new, some twice within the page,
+    # and a second project whose donors also gave to the first.
+    again = range(many // 3, many // 3 + 20)
+    second = [donation(donor) for donor in [*range(many // 3, many + 50), *again]]
+    second += [donation(donor, "P-FEW") for donor in (*range(0, 40), 3, 7, 7_000)]
+    read_model.write(second, position=many + len(second), events=many + len(second))
 
-    distinct = {row["donor_id"] for _, row in first + second}
-    figures = read_model.project_figures("P-MANY", END_OF_TIME)
-    assert figures["donor_count"] == len(distinct) == existence_query_ids_max * 3 + 50
-    assert figures == read_model.summed_figures("P-MANY", END_OF_TIME, figures["reserved"])
+    for project_id, expected in (("P-MANY", many + 50), ("P-FEW", 41)):
+        distinct = {row["donor_id"] for _, row in first + second if row["project_id"] == project_id}
+        figures = read_model.project_figures(project_id, END_OF_TIME)
+        assert figures["donor_count"] == len(distinct) == expected
+        assert figures == read_model.summed_figures(project_id, END_OF_TIME, figures["reserved"])
 
 
-def test_donor_counts_past_one_chunk_of_ids() -> None:
+def test_donor_counts_page_by_page() -> None:
     read_model = ReadModel(SQLiteDatabase(":memory:"))
     read_model.create_tables()
     check_donor_counts(read_model)
