@@ -148,6 +148,34 @@ def test_project_snapshots_are_kept_and_used_on_postgresql(postgres_url: str) ->
         stores.close()
 
 
+def test_snapshots_are_compressed_with_lz4_on_postgresql(postgres_url: str) -> None:
+    from infra.snapshots import SnapshotTable
+
+    stores = open_stores(postgres_url)
+    try:
+        database = stores.database
+        # A table made before (pglz, PostgreSQL's default) is switched when the store is opened.
+        with database.transaction() as writer:
+            writer.execute("ALTER TABLE ft_snapshots ALTER COLUMN state SET COMPRESSION pglz")
+        method = "SELECT attcompression AS method FROM pg_attribute WHERE attrelid = 'ft_snapshots'::regclass "
+        method += "AND attname = 'state'"
+        assert database.query(method) == [{"method": "p"}]
+        table = SnapshotTable(database)
+        assert database.query(method) == [{"method": "l"}]
+        identity = uuid.uuid4()
+        state = json.dumps([[f"DN{number:08d}", number % 977, "CNY"] for number in range(5_000)])
+        table.save(identity, 1, 7, state)
+        assert table.latest(identity, 1) == (7, state)
+        stored = database.query(
+            "SELECT pg_column_compression(state) AS method, octet_length(state) AS size FROM ft_snapshots "
+            "WHERE aggregate_id = :id",
+            {"id": str(identity)},
+        )
+        assert stored == [{"method": "lz4", "size": len(state)}]
+    finally:
+        stores.close()
+
+
 def test_the_checksum_on_two_processes_is_the_same_on_postgresql(postgres_url: str) -> None:
     from infra.bench.generator import commands
     from infra.checksum_parallel import reports_checksum_in_parallel
