@@ -165,7 +165,7 @@ def import_file(
     resumable = Resumable(ledger, path)
     summary = resumable.summary
     batch: list[tuple[int, object | Outcome]] = []
-    with ledger.work.snapshots_deferred():
+    with ledger.work.snapshots_deferred(), ledger.presuming_claims_free():
         for number, raw in numbered_lines(path):
             if number <= resumable.resume_after:
                 continue

@@ -85,7 +85,7 @@ class CommandHandlers:
     def _claim(self, kind: str, identifier: str, command: Command) -> str:
         """Check that `identifier` of `kind` is new (or this very command again); returns the digest."""
         digest = command_digest(command)
-        found = self.work.claim(kind, identifier)
+        found = self.work.claim_on_new_id(kind, identifier)
         if found is not None:
             refuse_reuse(kind, identifier, found.command_digest, digest)
         return digest

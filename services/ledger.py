@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
@@ -95,40 +96,59 @@ _ALL_NAMED_FIELDS = tuple(_NAMED_KINDS.items())
 _ALL_CLAIMED_FIELDS = tuple(_CLAIMED_KINDS.items())
 
 
-# Each type's id fields in one table: (field, kind, whether the id is a claim's rather than an aggregate's).
-_NAMES: dict[str, tuple[tuple[str, str, bool], ...]] = {
-    kind: tuple((field, name, False) for field, name in _NAMED_FIELDS[kind])
-    + tuple((field, name, True) for field, name in _CLAIMED_FIELDS[kind])
+# The id field whose claim each type of command makes (services.handlers: `_claim`); its other
+# claimed fields name claims that must exist already.
+_CLAIM_MADE: dict[str, str] = {
+    "record_donation": "donation_id",
+    "request_disbursement": "disbursement_id",
+    "record_payee_refund": "refund_id",
+    "refund_donation": "refund_id",
+}
+_NAMED, _REFERENCED, _MADE = 0, 1, 2
+
+# Each type's id fields in one table: (field, kind, whether the id names an aggregate, a claim
+# that must exist, or the claim the command makes).
+_NAMES: dict[str, tuple[tuple[str, str, int], ...]] = {
+    kind: tuple((field, name, _NAMED) for field, name in _NAMED_FIELDS[kind])
+    + tuple(
+        (field, name, _MADE if _CLAIM_MADE.get(kind) == field else _REFERENCED) for field, name in _CLAIMED_FIELDS[kind]
+    )
     for kind in COMMAND_MODELS
 }
-_ALL_NAMES = tuple((field, kind, False) for field, kind in _ALL_NAMED_FIELDS) + tuple(
-    (field, kind, True) for field, kind in _ALL_CLAIMED_FIELDS
+_ALL_NAMES = tuple((field, kind, _NAMED) for field, kind in _ALL_NAMED_FIELDS) + tuple(
+    (field, kind, _REFERENCED) for field, kind in _ALL_CLAIMED_FIELDS
 )
 
 
-def names_of(commands: Iterable[object]) -> tuple[set[UUID], set[str]]:
+def names_of(commands: Iterable[object]) -> tuple[set[UUID], set[str], set[str]]:
     """The aggregate ids and the claim keys a batch's raw commands may need: cheap, before they are validated.
 
+    The third set holds the keys of claims that a command makes (a donation's id, say) and no
+    command of the batch names as a claim that must exist; a subset of the second.
+
     A command of a known type is read only for its own id fields; one of another type, which
-    will be refused, for all of them. Each command is read once for both, and each (kind, id)
-    pair is made a UUID once: a batch names the same projects and donors again and again, and
-    a UUID's hash is Python code where a pair of strings' is not.
+    will be refused, for all of them (none of them a claim it makes). Each command is read once
+    for all, and each (kind, id) pair is made a UUID once: a batch names the same projects and
+    donors again and again, and a UUID's hash is Python code where a pair of strings' is not.
     """
     pairs: set[tuple[str, str]] = set()
-    keys: set[str] = set()
-    add_pair, add_key = pairs.add, keys.add
+    referenced: set[str] = set()
+    made: set[str] = set()
+    add_pair, add_referenced, add_made = pairs.add, referenced.add, made.add
     for command in commands:
         if not isinstance(command, dict):
             continue
         command_type = command.get("type")
         fields = _NAMES.get(command_type, _ALL_NAMES) if type(command_type) is str else _ALL_NAMES
-        for field, kind, claimed in fields:
+        for field, kind, role in fields:
             if isinstance(value := command.get(field), str) and len(value) <= 100:
-                if claimed:
-                    add_key(claim_key(kind, value))
-                else:
+                if role == _NAMED:
                     add_pair((kind, value))
-    return {aggregate_id(kind, value) for kind, value in pairs}, keys
+                elif role == _MADE:
+                    add_made(claim_key(kind, value))
+                else:
+                    add_referenced(claim_key(kind, value))
+    return {aggregate_id(kind, value) for kind, value in pairs}, referenced | made, made - referenced
 
 
 class Forbidden(Exception):
@@ -160,6 +180,26 @@ class Ledger:
         self.handlers = CommandHandlers(self.work, vault)
         # The last ledger position this process knows its cached aggregates include.
         self._known_position: int | None = None
+        # Whether a new id's claim is taken to be free without asking the store (see presuming_claims_free).
+        self._presuming_claims_free = False
+
+    @contextmanager
+    def presuming_claims_free(self) -> Iterator[None]:
+        """Within this block, decide a command that claims a new id without asking the store whether it is taken.
+
+        For an import, whose ids are nearly all new: the batch's lookup of its claims was a
+        sixteenth of a full-size import into PostgreSQL, most of it waiting for the server
+        (docs/PERFORMANCE.md, change 88). Nothing goes unchecked: the claims table's key
+        refuses a taken id when the batch is recorded, the whole batch with it, as a
+        conflict; the batch is then decided again on fresh state, asking the store, and so
+        is every later one (the first conflict ends the presumption). A claim that must
+        exist already (a payout's disbursement) is always asked for.
+        """
+        self._presuming_claims_free = True
+        try:
+            yield
+        finally:
+            self._presuming_claims_free = False
 
     def execute_batch(self, commands: Sequence[object], progress: Progress | None = None) -> list[Outcome]:
         """Decide each command on its own and save the applied ones together, in one transaction.
@@ -207,7 +247,8 @@ class Ledger:
         try:
             positions = self.work.commit()
         except RecordConflictError:
-            log.info("batch_conflicted", commands=len(commands))
+            log.info("batch_conflicted", commands=len(commands), presumed_claims_free=self._presuming_claims_free)
+            self._presuming_claims_free = False
             self.work.discard()
             self._known_position = None
             return None
@@ -227,8 +268,12 @@ class Ledger:
 
     def _prefetch(self, commands: Sequence[object]) -> None:
         """Ask the store once which of the ids and claims a batch names exist, instead of once per command."""
-        ids, claims = names_of(commands)
+        ids, claims, made = names_of(commands)
         keys = self.work.unknown_claims(claims)
+        if keys and self._presuming_claims_free:
+            presumed = keys & made
+            self.work.presume_claims_free(presumed)
+            keys -= presumed
         if keys:
             self.work.note_claims(self.work.recorder.find_claims(keys), keys)
         if self.existing is None:

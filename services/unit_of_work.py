@@ -65,6 +65,9 @@ class UnitOfWork:
         # Identifier claims (services.claims) known to exist, known to be missing, and made since the last commit.
         self._claims: OrderedDict[str, Claim] = OrderedDict()
         self._claims_missing: set[str] = set()
+        # Keys of new ids taken to be free without asking (Ledger.presuming_claims_free): only
+        # a claim a command makes may be presumed free, never one that must exist.
+        self._claims_presumed_free: set[str] = set()
         self._new_claims: list[NewClaim] = []
 
     @property
@@ -81,6 +84,19 @@ class UnitOfWork:
         self.note_claims({key: found} if found is not None else {}, {key})
         return found
 
+    def claim_on_new_id(self, kind: str, identifier: str) -> Claim | None:
+        """claim(), for an id a command means to claim anew: None also when it is presumed free.
+
+        A presumed-free key that was taken after all fails the commit (the claims table's key).
+        """
+        if claim_key(kind, identifier) in self._claims_presumed_free:
+            return None
+        return self.claim(kind, identifier)
+
+    def presume_claims_free(self, keys: set[str]) -> None:
+        """Take these keys of new ids to be free until the next commit or discard, without asking the store."""
+        self._claims_presumed_free |= keys
+
     def record_claim(self, kind: str, identifier: str, project_id: str, command_digest: str) -> None:
         """Claim the id for the project, with the events of the next commit.
 
@@ -91,6 +107,7 @@ class UnitOfWork:
         self._claims[key] = Claim(project_id, command_digest)
         self._claims.move_to_end(key, last=False)
         self._claims_missing.discard(key)
+        self._claims_presumed_free.discard(key)
 
     def unknown_claims(self, keys: set[str]) -> set[str]:
         """Of these claim keys, those neither known to exist nor known to be missing."""
@@ -233,6 +250,8 @@ class UnitOfWork:
 
     def commit(self) -> list[int]:
         """Save every change and new claim in one transaction; returns the ledger positions of the events recorded."""
+        # A presumption holds for the batch it was made for: the store's key checks the claims made.
+        self._claims_presumed_free.clear()
         if not self._changed and not self._new_claims:
             return []
         # The events go straight to the store: Application.save would first test each aggregate
@@ -264,6 +283,7 @@ class UnitOfWork:
         self._missing.clear()
         self._claims.clear()
         self._claims_missing.clear()
+        self._claims_presumed_free.clear()
         self._new_claims = []
         if self._due is not None:
             self._due.clear()

@@ -436,3 +436,19 @@ def test_when_no_second_connection_opens_the_rebuild_reads_every_row_itself(post
 
 def test_claim_events_are_copied_on_open_on_postgresql(postgres_url: str) -> None:
     check_claim_events_copied_on_open(postgres_url)
+
+
+def test_presumed_claims_on_postgresql(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.test_presumed_claims import compare_presumed_with_asked
+
+    schemas: list[str] = []
+
+    def url_of(name: str) -> str:
+        schemas.append(f"{postgres_url.rsplit('=', 1)[1]}_{name}")
+        return f"{postgres_url.rsplit('=', 1)[0]}={schemas[-1]}"
+
+    try:
+        compare_presumed_with_asked(url_of, tmp_path, monkeypatch)
+    finally:
+        for schema in schemas:
+            drop_schema(schema)

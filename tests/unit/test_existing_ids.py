@@ -85,17 +85,33 @@ def named_claims(command: object) -> set[str]:
     return names_of([command])[1]
 
 
+def claims_made(command: object) -> set[str]:
+    return names_of([command])[2]
+
+
+# The claim each type of command makes, read from services.handlers: the kind its `_claim` call checks.
+_MADE_BY = {
+    "record_donation": "donation",
+    "request_disbursement": "disbursement",
+    "record_payee_refund": "refund",
+    "refund_donation": "refund",
+}
+
+
 def test_each_type_of_command_is_read_for_its_own_id_fields() -> None:
     stream = list(commands(0.002, seed=7))
     assert len({command["type"] for command in stream}) >= 8
     for command in stream:
         assert named_ids(command) == _every_named_id(command), command
         assert named_claims(command) == _every_named_claim(command), command
+        made = _MADE_BY.get(command["type"])
+        assert claims_made(command) == ({f"{made}:{command[f'{made}_id']}"} if made else set()), command
     # A type the contract does not know (or that is no text) is read for every id field.
     odd = {"donation_id": "DN1", "payee_id": "H1", "partner_id": "PA", "refund_id": "R1"}
     for kind in ("no_such_command", ["record_donation"], None):
         assert named_ids({"type": kind, **odd}) == _every_named_id(odd)
         assert named_claims({"type": kind, **odd}) == {"donation:DN1", "refund:R1"}
+        assert claims_made({"type": kind, **odd}) == set()
     # A refund of a donation looks up both claims; a payout only its disbursement's.
     assert named_claims({"type": "refund_donation", "refund_id": "R1", "donation_id": "DN1"}) == {
         "refund:R1",
@@ -108,16 +124,30 @@ def test_each_type_of_command_is_read_for_its_own_id_fields() -> None:
     assert names_of([{"type": "record_donation", "project_id": "P" * 101, "donor_id": 7, "donation_id": "D"}]) == (
         set(),
         {"donation:D"},
+        {"donation:D"},
     )
+    # A claim that one command makes and another names as existing is never presumed free.
+    made_and_named = [
+        {"type": "record_payout", "disbursement_id": "DS1"},
+        {"type": "request_disbursement", "disbursement_id": "DS1"},
+        {"type": "request_disbursement", "disbursement_id": "DS2"},
+    ]
+    assert names_of(made_and_named)[1:] == ({"disbursement:DS1", "disbursement:DS2"}, {"disbursement:DS2"})
 
 
 def test_a_batchs_names_are_those_of_its_commands_together() -> None:
     odd = {"donation_id": "DN1", "payee_id": "H1", "partner_id": "PA", "refund_id": "R1", "project_id": "P" * 101}
     stream: list[object] = [*commands(0.002, seed=7), "not an object", {"type": None, **odd}, {"type": 3, **odd}]
     stream += [{"type": "refund_donation", "refund_id": "R2", "donation_id": 5}, {"type": "no_such_command", **odd}]
-    ids, claims = names_of(stream)
+    ids, claims, made = names_of(stream)
     assert ids == set().union(*(named_ids(command) for command in stream))
     assert claims == set().union(*(named_claims(command) for command in stream))
+    # Made by a command and named as existing by none: a disbursement requested and then paid
+    # in the same batch is asked for.
+    made_by_one = set().union(*(claims_made(command) for command in stream))
+    named_as_existing = set().union(*(named_claims(command) - claims_made(command) for command in stream))
+    assert made == made_by_one - named_as_existing
+    assert made_by_one & named_as_existing and len(made) > 100
     assert {"donation:DN1", "refund:R1", "refund:R2"} <= claims
     assert len(ids) > 50 and len(claims) > 100
-    assert names_of([]) == (set(), set())
+    assert names_of([]) == (set(), set(), set())
