@@ -192,8 +192,10 @@ class Ledger:
         (docs/PERFORMANCE.md, change 88). Nothing goes unchecked: the claims table's key
         refuses a taken id when the batch is recorded, the whole batch with it, as a
         conflict; the batch is then decided again on fresh state, asking the store, and so
-        is every later one (the first conflict ends the presumption). A claim that must
-        exist already (a payout's disbursement) is always asked for.
+        is every later one (the first conflict ends the presumption). A batch whose deciding
+        fails outright (a repeated refund applied twice breaks its lot's invariant before the
+        store is asked) is decided again in the same way. A claim that must exist already (a
+        payout's disbursement) is always asked for.
         """
         self._presuming_claims_free = True
         try:
@@ -240,7 +242,18 @@ class Ledger:
     def _try_batch(self, commands: Sequence[object], progress: Progress | None = None) -> list[Outcome] | None:
         self._forget_if_others_wrote()
         self._prefetch(commands)
-        outcomes = [self._decide(command) for command in commands]
+        try:
+            outcomes = [self._decide(command) for command in commands]
+        except Exception:
+            if not self._presuming_claims_free:
+                raise
+            # A command decided on a claim presumed free that was taken (a repeated refund, say)
+            # can break a project's own invariants before the store could refuse the claim:
+            # the batch is decided again asking the store, and so is every later one.
+            log.info("batch_redecided", commands=len(commands), presumed_claims_free=True)
+            self._presuming_claims_free = False
+            self.work.discard()
+            return self._try_batch(commands, progress)
         if progress is not None:
             # Recorded in the same transaction as the batch's events: an import resumes exactly here.
             progress(self.work, outcomes)

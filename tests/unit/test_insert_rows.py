@@ -11,40 +11,41 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra.database import PostgresDatabase
+from infra.database import Database, PostgresDatabase
 from infra.store import Stores
 from tests.ledger_fixtures import on_store
 
 _COLUMNS = ("donor_id", "display_name", "anonymous")
 
 
+def _donors(database: Database) -> list[tuple[object, ...]]:
+    rows = database.tuples("SELECT donor_id, display_name, anonymous FROM ft_donors ORDER BY donor_id")
+    return [(donor_id, name, bool(anonymous)) for donor_id, name, anonymous in rows]
+
+
 def check_insert_rows(stores: Stores) -> None:
     """Shared by the SQLite test here and the PostgreSQL one in tests/integration."""
     database = stores.database
-
-    def donors() -> list[tuple[object, ...]]:
-        rows = database.tuples("SELECT donor_id, display_name, anonymous FROM ft_donors ORDER BY donor_id")
-        return [(donor_id, name, bool(anonymous)) for donor_id, name, anonymous in rows]
 
     # Without skip_existing a taken key fails the statement, and the transaction leaves nothing
     # behind: neither its rows nor (PostgreSQL) the staging table it created.
     with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)), database.transaction() as writer:
         writer.insert_rows("ft_donors", _COLUMNS, [("D4", "丁", False)], skip_existing=True)
         writer.insert_rows("ft_donors", _COLUMNS, [("D5", "戊", False), ("D5", "又", False)], skip_existing=False)
-    assert donors() == []
+    assert _donors(database) == []
 
     with database.transaction() as writer:
         writer.insert_rows("ft_donors", _COLUMNS, [("D1", "甲", False), ("D2", None, True)], skip_existing=True)
         # The same table twice in one transaction: the second batch skips what the first wrote.
         writer.insert_rows("ft_donors", _COLUMNS, [("D2", "乙", False), ("D3", "丙\t\\n", False)], skip_existing=True)
-    assert donors() == [("D1", "甲", False), ("D2", None, True), ("D3", "丙\t\\n", False)]
+    assert _donors(database) == [("D1", "甲", False), ("D2", None, True), ("D3", "丙\t\\n", False)]
 
     with database.transaction() as writer:
         writer.insert_rows("ft_donors", _COLUMNS, [("D4", "丁", False), ("D1", "又", False)], skip_existing=True)
     with database.transaction() as writer:
         writer.insert_rows("ft_donors", _COLUMNS, [("D6", "己", False)], skip_existing=False)
         writer.insert_rows("ft_donors", _COLUMNS, [], skip_existing=True)
-    assert donors() == [
+    assert _donors(database) == [
         ("D1", "甲", False),
         ("D2", None, True),
         ("D3", "丙\t\\n", False),
@@ -64,14 +65,10 @@ def check_insert_fresh_rows(stores: Stores) -> None:
     """Shared by the SQLite test here and the PostgreSQL one in tests/integration."""
     database = stores.database
 
-    def donors() -> list[tuple[object, ...]]:
-        rows = database.tuples("SELECT donor_id, display_name, anonymous FROM ft_donors ORDER BY donor_id")
-        return [(donor_id, name, bool(anonymous)) for donor_id, name, anonymous in rows]
-
     with database.transaction() as writer:
         writer.insert_fresh_rows("ft_donors", _COLUMNS, [("D1", "甲", False), ("D2", None, True)])
         writer.insert_fresh_rows("ft_donors", _COLUMNS, [])
-    assert donors() == [("D1", "甲", False), ("D2", None, True)]
+    assert _donors(database) == [("D1", "甲", False), ("D2", None, True)]
     if database.dialect == "postgresql":
         # Straight into the table: no staging table was needed.
         assert isinstance(database, PostgresDatabase)
@@ -82,7 +79,7 @@ def check_insert_fresh_rows(stores: Stores) -> None:
     with database.transaction() as writer:
         writer.insert_fresh_rows("ft_donors", _COLUMNS, [("D3", "丙", False), ("D1", "又", True), ("D4", "丁", False)])
         writer.insert_rows("ft_donors", _COLUMNS, [("D5", "戊", False)], skip_existing=False)
-    assert donors() == [
+    assert _donors(database) == [
         ("D1", "甲", False),
         ("D2", None, True),
         ("D3", "丙", False),
@@ -94,7 +91,7 @@ def check_insert_fresh_rows(stores: Stores) -> None:
     with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)), database.transaction() as writer:
         writer.insert_fresh_rows("ft_donors", _COLUMNS, [("D6", "己", False)])
         writer.insert_rows("ft_donors", _COLUMNS, [("D7", "庚", False), ("D7", "辛", False)], skip_existing=False)
-    assert [row[0] for row in donors()] == ["D1", "D2", "D3", "D4", "D5"]
+    assert [row[0] for row in _donors(database)] == ["D1", "D2", "D3", "D4", "D5"]
 
 
 def test_insert_fresh_rows_on_sqlite(tmp_path: Path) -> None:
