@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol
 
 from infra.limits import sqlite_lock_timeout_seconds_max, stream_page_rows
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
+
+# The parts of a store that its followers write, each tracked by a table of its own.
+Part = Literal["reports", "log"]
+TRACKING_TABLES: Final[dict[Part, str]] = {"reports": "ft_tracking", "log": "ft_log_tracking"}
+_CREATED = re.compile(r"^(CREATE (?:TABLE|INDEX) IF NOT EXISTS )")
+
+
+def sqlite_part_file(path: str | Path, part: Part) -> Path:
+    """The file of a SQLite store holding `part`'s tables: PATH-reports or PATH-log, PATH in a store made before."""
+    own = Path(f"{path}-{part}")
+    return own if own.exists() else Path(path)
 
 
 def insert_statement(table: str, columns: Sequence[str], placeholder: str, skip_existing: bool) -> str:
@@ -34,7 +47,13 @@ class Database(Protocol):
     def query_aside(self, sql: str, params: dict[str, Any] | None = None) -> Callable[[], list[dict[str, Any]]]: ...
 
     @contextmanager
-    def transaction(self) -> Iterator[Writer]: ...
+    def transaction(self, part: Part | None = None) -> Iterator[Writer]:
+        """A write transaction; `part` names the only part of the store it writes, when it writes one alone."""
+        ...
+
+    def placed(self, part: Part, statement: str) -> str:
+        """A CREATE TABLE or CREATE INDEX statement of `part`, placed where that part's tables are."""
+        ...
 
     def close(self) -> None: ...
 
@@ -82,13 +101,93 @@ class SQLiteDatabase:
         )
         self.connection.row_factory = sqlite3.Row
         self.connection.execute("PRAGMA journal_mode=WAL")
+        # Each part's schema name, where its tables are in a file of their own.
+        self.homes: dict[Part, str] = {}
+        if path and path != ":memory:":
+            self._attach_reports(path)
+
+    def _attach_reports(self, path: str) -> None:
+        """Attach the file of the report tables (PATH-reports), creating it, unless the main file holds them.
+
+        SQLite lets one connection at a time write a file. With the events and the report
+        tables in one file, an import's deciding process waited for the report follower's
+        transactions before each batch (docs/PERFORMANCE.md, change 89). In a file of their
+        own, attached to every connection, the follower takes that file's lock alone; queries
+        see one database, as the tables' names are the same. The report tables are derived
+        (a replay rebuilds them from the events), so the main file still holds everything a
+        backup must keep: events, claims, the transparency log. A store made before, whose
+        main file holds the report tables, keeps them there.
+        """
+        held = self.connection.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?", (TRACKING_TABLES["reports"],)
+        ).fetchone()
+        if held is None:
+            self.connection.execute("ATTACH DATABASE ? AS ft_reports", (f"{path}-reports",))
+            self.connection.execute("PRAGMA ft_reports.journal_mode=WAL")
+            self.homes["reports"] = "ft_reports"
+            self._pair_reports()
+
+    def _pair_reports(self) -> None:
+        """Empty the report tables' file when it was not written from this main file's events.
+
+        The two files share an id, made with the main file's first use. A reports file left
+        beside a main file made anew (the old one deleted, another copied in), or ahead of
+        the events (a backup restored), is emptied, and the next catch-up projects the events
+        again. A pair already made is only read: no lock is waited for.
+        """
+        if self._paired():
+            return
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for schema in ("main", "ft_reports"):
+                connection.execute(f"CREATE TABLE IF NOT EXISTS {schema}.ft_store_id (store_id TEXT NOT NULL)")
+            connection.execute(
+                "INSERT INTO main.ft_store_id SELECT ? WHERE NOT EXISTS (SELECT 1 FROM main.ft_store_id)",
+                (uuid.uuid4().hex,),
+            )
+            if not self._paired():
+                tables = connection.execute("SELECT name FROM ft_reports.sqlite_master WHERE type = 'table'")
+                for (table,) in tables.fetchall():
+                    connection.execute(f'DELETE FROM ft_reports."{table}"')
+                connection.execute("INSERT INTO ft_reports.ft_store_id SELECT store_id FROM main.ft_store_id")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def _paired(self) -> bool:
+        """Whether the reports file bears the main file's id and tracks no event past the main file's last."""
+        tables = {
+            (schema, name)
+            for schema in ("main", "ft_reports")
+            for (name,) in self.connection.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")
+        }
+        if not {("main", "ft_store_id"), ("ft_reports", "ft_store_id")} <= tables:
+            return False
+        ids = self.connection.execute(
+            "SELECT (SELECT store_id FROM main.ft_store_id), (SELECT store_id FROM ft_reports.ft_store_id)"
+        ).fetchone()
+        if ids[0] is None or ids[0] != ids[1]:
+            return False
+        if not {("main", "stored_events"), ("ft_reports", TRACKING_TABLES["reports"])} <= tables:
+            return True
+        tracked, last = self.connection.execute(
+            "SELECT (SELECT MAX(position) FROM ft_reports.ft_tracking), (SELECT MAX(rowid) FROM main.stored_events)"
+        ).fetchone()
+        return tracked is None or tracked <= (last or 0)
+
+    def placed(self, part: Part, statement: str) -> str:
+        schema = self.homes.get(part)
+        return statement if schema is None else _CREATED.sub(rf"\g<1>{schema}.", statement)
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return [dict(row) for row in self.connection.execute(sql, params or {})]
 
     def set_cache_kib(self, kib: int) -> None:
         """Give this connection a page cache of `kib` KiB."""
-        self.connection.execute(f"PRAGMA cache_size = -{int(kib)}")
+        for schema in ("main", *self.homes.values()):
+            self.connection.execute(f"PRAGMA {schema}.cache_size = -{int(kib)}")
 
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows as plain tuples: for reading many rows, where building a dict per row is the cost."""
@@ -117,17 +216,21 @@ class SQLiteDatabase:
         self.connection.create_function(name, 1, function, deterministic=True)
 
     @contextmanager
-    def transaction(self, locked_by: str | None = None) -> Iterator[Writer]:
-        """A write transaction, the main file locked for writing from the start.
+    def transaction(self, part: Part | None = None) -> Iterator[Writer]:
+        """A write transaction, locked for writing from the start.
 
-        BEGIN IMMEDIATE locks every attached file too. With `locked_by`, a write statement
-        on the main file alone, run first, locks it just as soon, and other processes may go
-        on writing an attached file.
+        BEGIN IMMEDIATE locks every file of the connection. With `part`, a write statement
+        that changes nothing, on that part's tracking table alone, run first, locks that
+        table's file just as soon, and other processes may go on writing the other files
+        (the events, while a follower writes the reports; a rebuild's aside file).
         """
-        self.connection.execute("BEGIN IMMEDIATE" if locked_by is None else "BEGIN")
+        self.connection.execute("BEGIN IMMEDIATE" if part is None else "BEGIN")
         try:
-            if locked_by is not None:
-                self.connection.execute(locked_by)
+            if part is not None:
+                tracking = TRACKING_TABLES[part]
+                schema = self.homes.get(part)
+                table = tracking if schema is None else f"{schema}.{tracking}"
+                self.connection.execute(f"UPDATE {table} SET position = position WHERE 0")
             yield _SQLiteWriter(self.connection)
         except BaseException:
             self.connection.execute("ROLLBACK")
@@ -258,7 +361,7 @@ class PostgresDatabase:
         return future.result
 
     @contextmanager
-    def transaction(self) -> Iterator[Writer]:
+    def transaction(self, part: Part | None = None) -> Iterator[Writer]:
         with _as_store_errors():
             connection = self._usable()
             with connection.transaction(), connection.cursor() as cursor:
@@ -266,6 +369,10 @@ class PostgresDatabase:
                 yield writer
             # A rolled-back transaction takes the tables it created with it.
             self.staging |= writer.staged
+
+    def placed(self, part: Part, statement: str) -> str:
+        """Every part's tables are in the store's schema."""
+        return statement
 
     def close(self) -> None:
         self.connection.close()

@@ -19,12 +19,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.synchronize import Event
-from typing import Final, Literal
+from typing import Final
 
 import structlog
 
 from infra.collector import collect_less_often
-from infra.database import SQLiteDatabase
+from infra.database import TRACKING_TABLES, Part, SQLiteDatabase
 from infra.limits import (
     follower_join_seconds_max,
     follower_page_max,
@@ -35,8 +35,7 @@ from infra.logging import bind_correlation_id, configure_logging
 
 log = structlog.get_logger()
 
-Part = Literal["log", "reports"]
-PARTS: Final[tuple[Part, ...]] = ("log", "reports")
+PARTS: Final[tuple[Part, ...]] = tuple(sorted(TRACKING_TABLES))
 
 
 def follow(url: str, done: Event, part: Part) -> None:

@@ -47,7 +47,7 @@ class LedgerLogStore:
         rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for kind, row in facts:
             rows[kind].append(row)
-        with self.database.transaction() as writer:
+        with self.database.transaction("log") as writer:
             if self.database.dialect == "postgresql":
                 writer.execute("LOCK TABLE ft_log_tracking IN SHARE ROW EXCLUSIVE MODE")
             current = writer.query("SELECT position FROM ft_log_tracking WHERE projection = 'log'")
@@ -82,7 +82,7 @@ class LedgerLogStore:
         return int(self.database.query("SELECT COUNT(*) AS leaves FROM ft_ledger_log")[0]["leaves"])
 
     def add_checkpoint(self, tree_size: int, note: str) -> None:
-        with self.database.transaction() as writer:
+        with self.database.transaction("log") as writer:
             writer.execute(
                 "INSERT INTO ft_checkpoints (tree_size, note, signed_at) VALUES (:tree_size, :note, :signed_at) "
                 "ON CONFLICT (tree_size) DO NOTHING",

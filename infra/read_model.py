@@ -330,7 +330,7 @@ class ReadModel:
     def create_tables(self) -> None:
         with self.database.transaction() as writer:
             for statement in SCHEMA:
-                writer.execute(_in_dialect(statement, self.database.dialect))
+                writer.execute(self.database.placed("reports", _in_dialect(statement, self.database.dialect)))
             if writer.query("SELECT 1 AS found FROM ft_projects LIMIT 1") and not writer.query(
                 "SELECT 1 AS found FROM ft_project_totals LIMIT 1"
             ):
@@ -347,7 +347,7 @@ class ReadModel:
         That is much cheaper than row by row. If the process dies on the way, the next open
         builds them again (create_tables sums the totals of a read model that has none).
         """
-        with self.database.transaction() as writer:
+        with self.database.transaction("reports") as writer:
             for name in _SECONDARY_INDEXES:
                 writer.execute(f"DROP INDEX IF EXISTS {name}")
             writer.execute("DELETE FROM ft_project_totals")
@@ -361,7 +361,7 @@ class ReadModel:
 
     def reset(self) -> None:
         """Empty every table and move the tracking position back to the start, in one transaction."""
-        with self.database.transaction() as writer:
+        with self.database.transaction("reports") as writer:
             self.empty(writer)
 
     def empty(self, writer: Writer) -> None:
@@ -406,7 +406,7 @@ class ReadModel:
         rows are written once (ON CONFLICT DO NOTHING), and only the events after the tracked
         ones are added to the running totals.
         """
-        with self.database.transaction() as writer:
+        with self.database.transaction("reports") as writer:
             current, _ = self._locked_tracking(writer)
             if position <= current:
                 return
@@ -417,7 +417,7 @@ class ReadModel:
 
     def write_packed(self, segments: PackedFacts, position: int, events: int) -> None:
         """write(), for facts that pack_facts turned into tuples."""
-        with self.database.transaction() as writer:
+        with self.database.transaction("reports") as writer:
             current, _ = self._locked_tracking(writer)
             if position <= current:
                 return
@@ -453,7 +453,7 @@ class ReadModel:
         Messages come from several partitions, so there is no single high-water mark: each
         sequence is recorded in ft_applied beside its facts, and a redelivery changes nothing.
         """
-        with self.database.transaction() as writer:
+        with self.database.transaction("reports") as writer:
             position, _ = self._locked_tracking(writer)
             sequences = sorted({sequence for sequence, _ in messages})
             known = (

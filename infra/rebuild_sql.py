@@ -380,7 +380,8 @@ def rebuild_in_sql(
             aside = OtherRowsAside.start(database, aside_events_min)
     try:
         if isinstance(aside, DonationsAside):
-            transaction = aside.database.transaction(_LOCKED_BY)
+            # The report tables' file alone: the second process writes the aside file meanwhile.
+            transaction = aside.database.transaction("reports")
         else:
             transaction = database.transaction()
         with transaction as writer:
@@ -599,11 +600,6 @@ def _drop_abandoned(session: PostgresSession) -> None:
             session.execute(f"DROP TABLE IF EXISTS {row['tablename']}")
 
 
-# A write to the main file that changes nothing: the rebuild's transaction locks it and not
-# the file the second process writes (which BEGIN IMMEDIATE would lock too).
-_LOCKED_BY: Final = "UPDATE ft_tracking SET position = position WHERE 0"
-
-
 class DonationsAside:
     """SQLite: a second process reading the donations after `after` into a database file of its own.
 
@@ -614,7 +610,7 @@ class DonationsAside:
     donations, so the table holds them in ledger order, as one statement would have written them. If the
     second process fails, this one reads that share itself. The file is attached before this
     one's transaction begins (SQLite attaches no file inside one), and that transaction
-    locks the main file alone.
+    locks the report tables' file alone.
     """
 
     topic: Final = get_topic(Project.DonationReceived)

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from infra.database import sqlite_part_file
+
 # How long the benchmark waits for a worker to apply what was published, at most.
 kafka_wait_seconds_max = 1800
 # Commands of the burst whose end-to-end lag is measured.
@@ -59,10 +61,11 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
 def _applied(read_store: Path) -> int:
     """Events the worker has applied to its read store so far (0 before it wrote anything)."""
-    if not read_store.exists():
+    tables = sqlite_part_file(read_store, "reports")
+    if not tables.exists():
         return 0
     try:
-        with sqlite3.connect(read_store, timeout=30) as connection:
+        with sqlite3.connect(tables, timeout=30) as connection:
             row = connection.execute("SELECT events FROM ft_tracking WHERE projection = 'reports'").fetchone()
     except sqlite3.OperationalError:  # the worker has not created its tables yet
         return 0

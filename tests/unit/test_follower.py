@@ -11,7 +11,8 @@ import pytest
 
 import infra.store
 from infra.bench.generator import write_commands
-from infra.follower import PARTS, Part, follow
+from infra.database import Part, sqlite_part_file
+from infra.follower import PARTS, follow
 from infra.importer import import_file
 from infra.limits import follower_sqlite_cache_kib
 from infra.store import Stores, open_stores
@@ -19,9 +20,11 @@ from tests.cli import fundtrail, output_json
 
 
 def _positions(path: Path) -> dict[str, int]:
-    with sqlite3.connect(path) as connection:
+    with sqlite3.connect(sqlite_part_file(path, "reports")) as connection:
         tracked = dict(connection.execute("SELECT projection, position FROM ft_tracking").fetchall())
+    with sqlite3.connect(sqlite_part_file(path, "log")) as connection:
         tracked.update(connection.execute("SELECT 'log', position FROM ft_log_tracking").fetchall())
+    with sqlite3.connect(path) as connection:
         tracked["store"] = connection.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
     return tracked
 
@@ -59,7 +62,7 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     recorded = _positions(path)["store"]
     assert set(_positions(path)) == {"store"}  # recorded, neither logged nor projected yet
 
-    caches: list[int] = []
+    caches: list[list[int]] = []
     opened = infra.store.open_stores
 
     def open_and_watch(url: str) -> Stores:
@@ -67,7 +70,8 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
         close = stores.close
 
         def closing() -> None:
-            caches.append(stores.database.query("PRAGMA cache_size")[0]["cache_size"])
+            schemas = ["main", "ft_reports"]
+            caches.append([stores.database.query(f"PRAGMA {name}.cache_size")[0]["cache_size"] for name in schemas])
             close()
 
         monkeypatch.setattr(stores, "close", closing)
@@ -79,4 +83,5 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     follow(f"sqlite:///{path}", done, part)
 
     assert _positions(path) == {part: recorded, "store": recorded}
-    assert caches == [-follower_sqlite_cache_kib]  # in KiB, as SQLite counts a negative cache size
+    # In KiB, as SQLite counts a negative cache size; for the events' file and the report tables' own.
+    assert caches == [[-follower_sqlite_cache_kib] * 2]

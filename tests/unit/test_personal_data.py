@@ -15,10 +15,16 @@ NAMES = ["张女士", "某企业工会"]
 
 
 def everything_stored(database: Path) -> bytes:
-    """Every byte of every table of the ledger's database, decoded JSON escapes included."""
-    with sqlite3.connect(database) as connection:
-        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        dump = b"".join(repr(row).encode() for table in tables for row in connection.execute(f"SELECT * FROM {table}"))
+    """Every byte of every table of the ledger's two files (the report tables have their own), JSON escapes decoded."""
+    files = [database, Path(f"{database}-reports")]
+    assert all(path.exists() for path in files)
+    dump = b""
+    for path in files:
+        with sqlite3.connect(path) as connection:
+            tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            dump += b"".join(
+                repr(row).encode() for table in tables for row in connection.execute(f"SELECT * FROM {table}")
+            )
     return dump + dump.decode("unicode_escape", errors="ignore").encode("utf-8", errors="ignore")
 
 

@@ -257,7 +257,8 @@ def test_no_second_process_starts_for_events_that_sql_cannot_read(
 
 
 def test_the_second_process_writes_its_file_while_the_rebuild_holds_the_store(tmp_path: Path) -> None:
-    """Its rows arrive while this process's transaction is open: the store is locked for writing, its file is not."""
+    """Its rows arrive while this process's transaction is open: the report tables' file is locked for writing,
+    the events' file and the second process's file are not."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
 
     def check(stores: Stores) -> None:
@@ -267,11 +268,15 @@ def test_the_second_process_writes_its_file_while_the_rebuild_holds_the_store(tm
         aside = DonationsAside.start(database, 1, 1.0)
         assert aside is not None
         try:
-            with database.transaction(rebuild_sql._LOCKED_BY) as writer:
-                other = sqlite3.connect(tmp_path / "ledger.db", timeout=0)
+            with database.transaction("reports") as writer:
+                reports = sqlite3.connect(tmp_path / "ledger.db-reports", timeout=0)
                 with pytest.raises(sqlite3.OperationalError, match="locked"):
-                    other.execute("BEGIN IMMEDIATE")
-                other.close()
+                    reports.execute("BEGIN IMMEDIATE")
+                reports.close()
+                events = sqlite3.connect(tmp_path / "ledger.db", timeout=0, isolation_level=None)
+                events.execute("BEGIN IMMEDIATE")
+                events.execute("ROLLBACK")
+                events.close()
                 assert aside.child.wait(timeout=60) == 0
                 rows = writer.query("SELECT COUNT(*) AS rows FROM ft_aside.ft_rebuild_rows")[0]["rows"]
                 donations = writer.query(

@@ -1,0 +1,132 @@
+"""A SQLite store keeps its report tables in a file of their own, PATH-reports, beside the events' file.
+
+Each file has its own write lock, so the report follower never holds up the process that
+records events (docs/PERFORMANCE.md, change 89). The events' file keeps everything a backup
+must keep. A reports file that was not written from the events beside it is emptied and
+projected again; a store made before keeps its report tables in the events' file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from infra.database import SQLiteDatabase
+from infra.importer import import_file
+from infra.read_model import SCHEMA as REPORT_SCHEMA
+from infra.store import Stores, open_stores
+from projections import reports
+
+XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin" / "commands.jsonl"
+DONATION = {
+    "type": "record_donation",
+    "donation_id": "DN-LATE",
+    "project_id": "P-XL",
+    "donor_id": "D1",
+    "amount": "1.00",
+    "currency": "CNY",
+    "channel": "bank_transfer",
+    "received_at": "2026-03-02T10:00:00+08:00",
+}
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _donations(stores: Stores) -> set[str]:
+    stores.catch_up()
+    return {row["donation_id"] for row in stores.database.query("SELECT donation_id FROM ft_donations")}
+
+
+def _imported(path: Path, *extra: dict[str, str]) -> Stores:
+    stores = open_stores(f"sqlite:///{path}")
+    import_file(stores.ledger, XIAOLIN)
+    for command in extra:
+        assert stores.ledger.execute(command).status == "applied"
+    stores.catch_up()
+    return stores
+
+
+def test_the_report_tables_have_a_file_of_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    _imported(path).close()
+
+    events, report_tables = _tables(path), _tables(Path(f"{path}-reports"))
+    assert {"stored_events", "ft_claims", "ft_ledger_log", "ft_checkpoints", "ft_log_tracking"} <= events
+    assert {"ft_tracking", "ft_donations", "ft_movements", "ft_project_totals"} <= report_tables
+    assert events & report_tables == {"ft_store_id"}
+    with sqlite3.connect(f"{path}-reports") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM ft_donations").fetchone()[0] > 0
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_report_follower_does_not_hold_up_the_events(tmp_path: Path) -> None:
+    """While a transaction of the reports holds their file, events are recorded; the reports' file is locked."""
+    path = tmp_path / "ledger.db"
+    recorder, follower = _imported(path), SQLiteDatabase(str(path))
+    try:
+        with follower.transaction("reports"):
+            busy = sqlite3.connect(f"{path}-reports", timeout=0)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                busy.execute("BEGIN IMMEDIATE")
+            busy.close()
+            assert recorder.ledger.execute(DONATION).status == "applied"
+        assert "DN-LATE" in _donations(recorder)
+    finally:
+        follower.close()
+        recorder.close()
+
+
+def test_a_reports_file_of_other_events_is_projected_again(tmp_path: Path) -> None:
+    """A main file made anew, or restored from before the reports: its own events' reports, nothing else."""
+    path, backup = tmp_path / "ledger.db", tmp_path / "backup.db"
+    stores = _imported(path)
+    stores.close()
+    shutil.copy(path, backup)  # no -wal left once closed: the copy is the whole file
+    later = _imported(tmp_path / "later.db", DONATION)
+    expected = _donations(later)
+    later.close()
+
+    # Restored from before its reports: the reports file tracks events the main file lacks.
+    stores = open_stores(f"sqlite:///{path}")
+    assert stores.ledger.execute(DONATION).status == "applied"
+    stores.close()
+    shutil.copy(backup, path)
+    stores = open_stores(f"sqlite:///{path}")
+    assert "DN-LATE" not in _donations(stores)
+    stores.close()
+
+    # Made anew beside a reports file that other events wrote.
+    for leftover in tmp_path.glob("ledger.db*"):
+        if leftover.name != "ledger.db-reports":
+            leftover.unlink()
+    Path(tmp_path / "ledger.db-reports").rename(tmp_path / "kept-reports")
+    _imported(tmp_path / "other.db", DONATION).close()
+    (tmp_path / "kept-reports").rename(tmp_path / "ledger.db-reports")
+    shutil.copy(tmp_path / "later.db", path)
+    stores = open_stores(f"sqlite:///{path}")
+    assert _donations(stores) == expected
+    stores.close()
+
+
+def test_a_store_made_before_keeps_its_report_tables_in_one_file(tmp_path: Path) -> None:
+    """Report tables already in the events' file: no other file is made, and the reports are the same."""
+    before, now = tmp_path / "before.db", tmp_path / "now.db"
+    with sqlite3.connect(before) as connection:
+        for statement in REPORT_SCHEMA:
+            connection.execute(statement)
+    old, new = _imported(before), _imported(now)
+    try:
+        assert old.database.homes == {}  # type: ignore[attr-defined]
+        books = [reports.project_report(stores.read_model, "P-XL") for stores in (old, new)]
+        assert books[0] == books[1] and books[0]["donated"]
+    finally:
+        old.close()
+        new.close()
+    assert not Path(f"{before}-reports").exists()
+    assert {"ft_tracking", "ft_donations", "stored_events"} <= _tables(before)
