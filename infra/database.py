@@ -21,7 +21,8 @@ _CREATED = re.compile(r"^(CREATE (?:TABLE|INDEX) IF NOT EXISTS )")
 
 
 def sqlite_part_file(path: str | Path, part: Part) -> Path:
-    """The file of a SQLite store holding `part`'s tables: PATH-reports or PATH-log, PATH in a store made before."""
+    """The file of a SQLite store holding `part`'s tables: PATH-reports for the reports, PATH for the log
+    and in a store made before the reports had a file of their own."""
     own = Path(f"{path}-{part}")
     return own if own.exists() else Path(path)
 
@@ -95,18 +96,19 @@ class SQLiteDatabase:
 
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.connection = sqlite3.connect(
             path, timeout=sqlite_lock_timeout_seconds_max, isolation_level=None, check_same_thread=False
         )
         self.connection.row_factory = sqlite3.Row
-        self.connection.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            self.connection.execute("PRAGMA journal_mode=WAL")
         # Each part's schema name, where its tables are in a file of their own.
         self.homes: dict[Part, str] = {}
         if path and path != ":memory:":
-            self._attach_reports(path)
+            self._attach_reports(path, read_only)
 
-    def _attach_reports(self, path: str) -> None:
+    def _attach_reports(self, path: str, read_only: bool) -> None:
         """Attach the file of the report tables (PATH-reports), creating it, unless the main file holds them.
 
         SQLite lets one connection at a time write a file. With the events and the report
@@ -116,15 +118,19 @@ class SQLiteDatabase:
         see one database, as the tables' names are the same. The report tables are derived
         (a replay rebuilds them from the events), so the main file still holds everything a
         backup must keep: events, claims, the transparency log. A store made before, whose
-        main file holds the report tables, keeps them there.
+        main file holds the report tables, keeps them there. `read_only` creates and changes
+        nothing: a reports file is attached only if there is one.
         """
         held = self.connection.execute(
             "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?", (TRACKING_TABLES["reports"],)
         ).fetchone()
-        if held is None:
-            self.connection.execute("ATTACH DATABASE ? AS ft_reports", (f"{path}-reports",))
+        reports = f"{path}-reports"
+        if held is not None or (read_only and not Path(reports).exists()):
+            return
+        self.connection.execute("ATTACH DATABASE ? AS ft_reports", (reports,))
+        self.homes["reports"] = "ft_reports"
+        if not read_only:
             self.connection.execute("PRAGMA ft_reports.journal_mode=WAL")
-            self.homes["reports"] = "ft_reports"
             self._pair_reports()
 
     def _pair_reports(self) -> None:

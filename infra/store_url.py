@@ -66,6 +66,6 @@ def open_read_only(url: str) -> ReadModel:
         path = sqlite_path(url)
         if not Path(path).exists():
             raise StoreUnavailable(f"no SQLite store at {redact(url)!r}")
-        return ReadModel(SQLiteDatabase(path))
+        return ReadModel(SQLiteDatabase(path, read_only=True))
     database, _ = postgres_database(url)
     return ReadModel(database)

@@ -17,7 +17,7 @@ import pytest
 from infra.database import SQLiteDatabase
 from infra.importer import import_file
 from infra.read_model import SCHEMA as REPORT_SCHEMA
-from infra.store import Stores, open_stores
+from infra.store import Stores, open_read_only, open_stores
 from projections import reports
 
 XIAOLIN = Path(__file__).parents[1] / "scenario" / "xiaolin" / "commands.jsonl"
@@ -130,3 +130,21 @@ def test_a_store_made_before_keeps_its_report_tables_in_one_file(tmp_path: Path)
         new.close()
     assert not Path(f"{before}-reports").exists()
     assert {"ft_tracking", "ft_donations", "stored_events"} <= _tables(before)
+
+
+def test_opening_read_only_creates_and_changes_nothing(tmp_path: Path) -> None:
+    """A wrong URL read (another program's SQLite file) gains no reports file, no table; a store's reports are read."""
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+    before = foreign.read_bytes()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        open_read_only(f"sqlite:///{foreign}").tracked()
+    assert foreign.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other.db"]
+
+    path = tmp_path / "ledger.db"
+    stores = _imported(path)
+    expected = reports.project_report(stores.read_model, "P-XL")
+    stores.close()
+    assert reports.project_report(open_read_only(f"sqlite:///{path}"), "P-XL") == expected
