@@ -20,10 +20,9 @@ TRACKING_TABLES: Final[dict[Part, str]] = {"reports": "ft_tracking", "log": "ft_
 _CREATED = re.compile(r"^(CREATE (?:TABLE|INDEX) IF NOT EXISTS )")
 
 
-def sqlite_part_file(path: str | Path, part: Part) -> Path:
-    """The file of a SQLite store holding `part`'s tables: PATH-reports for the reports, PATH for the log
-    and in a store made before the reports had a file of their own."""
-    own = Path(f"{path}-{part}")
+def sqlite_reports_file(path: str | Path) -> Path:
+    """The file of the SQLite store at `path` holding its report tables: PATH-reports, or PATH in an older store."""
+    own = Path(f"{path}-reports")
     return own if own.exists() else Path(path)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from infra.database import sqlite_part_file
+from infra.database import sqlite_reports_file
 
 # How long the benchmark waits for a worker to apply what was published, at most.
 kafka_wait_seconds_max = 1800
@@ -61,7 +61,7 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
 def _applied(read_store: Path) -> int:
     """Events the worker has applied to its read store so far (0 before it wrote anything)."""
-    tables = sqlite_part_file(read_store, "reports")
+    tables = sqlite_reports_file(read_store)
     if not tables.exists():
         return 0
     try:

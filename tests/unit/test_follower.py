@@ -11,7 +11,7 @@ import pytest
 
 import infra.store
 from infra.bench.generator import write_commands
-from infra.database import Part, sqlite_part_file
+from infra.database import Part, sqlite_reports_file
 from infra.follower import PARTS, follow
 from infra.importer import import_file
 from infra.limits import follower_sqlite_cache_kib
@@ -20,11 +20,10 @@ from tests.cli import fundtrail, output_json
 
 
 def _positions(path: Path) -> dict[str, int]:
-    with sqlite3.connect(sqlite_part_file(path, "reports")) as connection:
+    with sqlite3.connect(sqlite_reports_file(path)) as connection:
         tracked = dict(connection.execute("SELECT projection, position FROM ft_tracking").fetchall())
-    with sqlite3.connect(sqlite_part_file(path, "log")) as connection:
-        tracked.update(connection.execute("SELECT 'log', position FROM ft_log_tracking").fetchall())
     with sqlite3.connect(path) as connection:
+        tracked.update(connection.execute("SELECT 'log', position FROM ft_log_tracking").fetchall())
         tracked["store"] = connection.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
     return tracked
 

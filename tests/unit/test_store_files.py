@@ -82,36 +82,49 @@ def test_the_report_follower_does_not_hold_up_the_events(tmp_path: Path) -> None
         recorder.close()
 
 
-def test_a_reports_file_of_other_events_is_projected_again(tmp_path: Path) -> None:
-    """A main file made anew, or restored from before the reports: its own events' reports, nothing else."""
+def _donation(donation_id: str) -> dict[str, str]:
+    return {**DONATION, "donation_id": donation_id}
+
+
+def _replace_main_file(path: Path, source: Path) -> None:
+    """The store's main file swapped for `source` (closed, so whole), its reports file left where it is."""
+    for stale in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)
+    shutil.copy(source, path)
+
+
+def test_a_reports_file_ahead_of_a_restored_main_file_is_projected_again(tmp_path: Path) -> None:
     path, backup = tmp_path / "ledger.db", tmp_path / "backup.db"
-    stores = _imported(path)
-    stores.close()
-    shutil.copy(path, backup)  # no -wal left once closed: the copy is the whole file
-    later = _imported(tmp_path / "later.db", DONATION)
-    expected = _donations(later)
-    later.close()
-
-    # Restored from before its reports: the reports file tracks events the main file lacks.
-    stores = open_stores(f"sqlite:///{path}")
-    assert stores.ledger.execute(DONATION).status == "applied"
-    stores.close()
-    shutil.copy(backup, path)
-    stores = open_stores(f"sqlite:///{path}")
-    assert "DN-LATE" not in _donations(stores)
+    _imported(path).close()
+    shutil.copy(path, backup)
+    stores = _imported(path, _donation("DN-AFTER-BACKUP"))  # the xiaolin lines again count as duplicates
+    assert "DN-AFTER-BACKUP" in _donations(stores)
     stores.close()
 
-    # Made anew beside a reports file that other events wrote.
-    for leftover in tmp_path.glob("ledger.db*"):
-        if leftover.name != "ledger.db-reports":
-            leftover.unlink()
-    Path(tmp_path / "ledger.db-reports").rename(tmp_path / "kept-reports")
-    _imported(tmp_path / "other.db", DONATION).close()
-    (tmp_path / "kept-reports").rename(tmp_path / "ledger.db-reports")
-    shutil.copy(tmp_path / "later.db", path)
+    _replace_main_file(path, backup)
     stores = open_stores(f"sqlite:///{path}")
-    assert _donations(stores) == expected
+    try:
+        assert "DN-AFTER-BACKUP" not in _donations(stores)
+        assert "DN1" in _donations(stores)
+    finally:
+        stores.close()
+
+
+def test_a_reports_file_beside_another_stores_main_file_is_projected_again(tmp_path: Path) -> None:
+    """Another store's file copied in, with as many events: its own reports, none of the reports file's."""
+    path, other = tmp_path / "ledger.db", tmp_path / "other.db"
+    _imported(path, _donation("DN-FIRST-STORE")).close()
+    stores = _imported(other, _donation("DN-OTHER-STORE"))
+    expected = _donations(stores)
     stores.close()
+
+    _replace_main_file(path, other)
+    stores = open_stores(f"sqlite:///{path}")
+    try:
+        assert _donations(stores) == expected
+        assert "DN-FIRST-STORE" not in expected
+    finally:
+        stores.close()
 
 
 def test_a_store_made_before_keeps_its_report_tables_in_one_file(tmp_path: Path) -> None:
