@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
-from infra.limits import sqlite_lock_timeout_seconds_max, stream_page_rows
+from infra.limits import sqlite_lock_timeout_seconds_max, sqlite_reports_page_bytes, stream_page_rows
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
@@ -129,6 +129,8 @@ class SQLiteDatabase:
         self.connection.execute("ATTACH DATABASE ? AS ft_reports", (reports,))
         self.homes["reports"] = "ft_reports"
         if not read_only:
+            # Taken by a file made now; one that exists keeps its own (infra/limits.py).
+            self.connection.execute(f"PRAGMA ft_reports.page_size={sqlite_reports_page_bytes}")
             self.connection.execute("PRAGMA ft_reports.journal_mode=WAL")
             self._pair_reports()
 

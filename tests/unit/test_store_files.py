@@ -16,6 +16,7 @@ import pytest
 
 from infra.database import SQLiteDatabase
 from infra.importer import import_file
+from infra.limits import sqlite_reports_page_bytes
 from infra.read_model import SCHEMA as REPORT_SCHEMA
 from infra.store import Stores, open_read_only, open_stores
 from projections import reports
@@ -63,6 +64,27 @@ def test_the_report_tables_have_a_file_of_their_own(tmp_path: Path) -> None:
     with sqlite3.connect(f"{path}-reports") as connection:
         assert connection.execute("SELECT COUNT(*) FROM ft_donations").fetchone()[0] > 0
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # Not SQLite's default: the store chose it.
+        assert connection.execute("PRAGMA page_size").fetchone()[0] == sqlite_reports_page_bytes
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA page_size").fetchone()[0] != sqlite_reports_page_bytes
+
+
+def test_a_reports_file_made_before_keeps_its_page_size(tmp_path: Path) -> None:
+    """SQLite's default pages in a reports file that exists: kept, and the reports are the same as in a new one."""
+    before, now = tmp_path / "before.db", tmp_path / "now.db"
+    with sqlite3.connect(f"{before}-reports") as connection:
+        connection.execute("PRAGMA page_size=4096")
+        connection.execute("CREATE TABLE ft_placeholder (x)")
+    old, new = _imported(before), _imported(now)
+    try:
+        books = [reports.project_report(stores.read_model, "P-XL") for stores in (old, new)]
+        assert books[0] == books[1] and books[0]["donated"]
+    finally:
+        old.close()
+        new.close()
+    with sqlite3.connect(f"{before}-reports") as connection:
+        assert connection.execute("PRAGMA page_size").fetchone()[0] == 4096
 
 
 def test_the_report_follower_does_not_hold_up_the_events(tmp_path: Path) -> None:
