@@ -5,9 +5,9 @@ from typing import Final
 # How long a SQLite writer waits for another's lock before reporting the store as busy.
 sqlite_lock_timeout_seconds_max: Final = 30
 # The page size of a new SQLite reports file (SQLite's default is 4,096 bytes). A replay loads
-# and indexes every report row at once: at full size it took 9.4-10.8 s with 16 KiB pages
-# against 10.9-12.1 s with 4 KiB, alternated on one machine; 8 and 32 KiB were no better, 64 KiB
-# worse (docs/PERFORMANCE.md, change 90). A file's page size is fixed once it holds a table.
+# and indexes every report row at once: at full size it took 9.9-10.8 s on a store imported
+# with 16 KiB pages against 11.1-11.9 s with 4 KiB, alternated on one machine; 8 and 32 KiB were
+# no better, 64 KiB worse (docs/PERFORMANCE.md, change 90). A file's page size is fixed once it holds a table.
 sqlite_reports_page_bytes: Final = 16_384
 
 # The longest line an import reads: far beyond any real command, so a runaway line is
