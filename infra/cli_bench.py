@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from infra.bench.harness import Options, run_benchmark, run_kafka_benchmark
-
 
 def bench(
     scale: Annotated[float, typer.Option("--scale", min=0.0001, max=10, help="1.0 is about a million commands.")] = 1.0,
@@ -29,6 +27,9 @@ def bench(
     ] = False,
 ) -> None:
     """Measure import, replay, verify and report latency against the peers, and write BENCHMARKS.md."""
+    # Imported here: the harness and its peers took 0.22 s of every other command's start-up.
+    from infra.bench.harness import Options, run_benchmark, run_kafka_benchmark
+
     if kafka_only:
         typer.echo(run_kafka_benchmark(scale, bootstrap))
         return
