@@ -27,7 +27,7 @@ def bench(
     ] = False,
 ) -> None:
     """Measure import, replay, verify and report latency against the peers, and write BENCHMARKS.md."""
-    # Imported here: the harness and its peers took 0.22 s of every other command's start-up.
+    # Imported here: the harness and its peers added 0.12 s to every other command's start-up.
     from infra.bench.harness import Options, run_benchmark, run_kafka_benchmark
 
     if kafka_only:

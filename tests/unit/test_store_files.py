@@ -64,8 +64,8 @@ def test_the_report_tables_have_a_file_of_their_own(tmp_path: Path) -> None:
     with sqlite3.connect(f"{path}-reports") as connection:
         assert connection.execute("SELECT COUNT(*) FROM ft_donations").fetchone()[0] > 0
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        # Not SQLite's default: the store chose it.
         assert connection.execute("PRAGMA page_size").fetchone()[0] == sqlite_reports_page_bytes
+    # The events' file keeps SQLite's own page size: only the reports file's was chosen.
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA page_size").fetchone()[0] != sqlite_reports_page_bytes
 
