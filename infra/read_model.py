@@ -673,11 +673,18 @@ class ReadModel:
         donor: a GROUP BY over every movement costs the database a second sort of all of them
         (full size, SQLite: 5.7 s for the grouped query, 3.1 s for the ordered rows). A group
         comes out at its first movement, as donor_spending's ORDER BY first_sequence has it.
+
+        On SQLite the movements are read in one pass and sorted: with the secondary indexes in
+        place, SQLite would walk the donations by donor and look each one's movements up by
+        index, three times slower for half the donors at full size (3.83 s against 1.22 s).
+        `NOT INDEXED` and the unary `+` keep it from those indexes.
         """
-        where, params = _donor_range("d.donor_id", first, until)
+        sqlite = self.database.dialect == "sqlite"
+        where, params = _donor_range("+d.donor_id" if sqlite else "d.donor_id", first, until)
+        scanned = "ft_movements m NOT INDEXED" if sqlite else "ft_movements m"
         rows = self.database.stream(
             "SELECT d.donor_id, m.donation_id, m.kind, m.disbursement_id, m.payee_id, m.amount_minor "
-            f"FROM ft_movements m JOIN ft_donations d ON d.donation_id = m.donation_id {where} "
+            f"FROM {scanned} JOIN ft_donations d ON d.donation_id = m.donation_id {where} "
             "ORDER BY d.donor_id, m.sequence, m.position",
             params,
         )
