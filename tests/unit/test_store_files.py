@@ -70,23 +70,6 @@ def test_the_report_tables_have_a_file_of_their_own(tmp_path: Path) -> None:
         assert connection.execute("PRAGMA page_size").fetchone()[0] != sqlite_reports_page_bytes
 
 
-def test_a_reports_file_made_before_keeps_its_page_size(tmp_path: Path) -> None:
-    """SQLite's default pages in a reports file that exists: kept, and the reports are the same as in a new one."""
-    before, now = tmp_path / "before.db", tmp_path / "now.db"
-    with sqlite3.connect(f"{before}-reports") as connection:
-        connection.execute("PRAGMA page_size=4096")
-        connection.execute("CREATE TABLE ft_placeholder (x)")
-    old, new = _imported(before), _imported(now)
-    try:
-        books = [reports.project_report(stores.read_model, "P-XL") for stores in (old, new)]
-        assert books[0] == books[1] and books[0]["donated"]
-    finally:
-        old.close()
-        new.close()
-    with sqlite3.connect(f"{before}-reports") as connection:
-        assert connection.execute("PRAGMA page_size").fetchone()[0] == 4096
-
-
 def test_the_report_follower_does_not_hold_up_the_events(tmp_path: Path) -> None:
     """While a transaction of the reports holds their file, events are recorded; the reports' file is locked."""
     path = tmp_path / "ledger.db"
