@@ -9,12 +9,14 @@ once, and if a follower dies, the next catch-up does its work.
 One follower used to do both parts in turn. It applied events more slowly than the import
 recorded them, so at full size the import waited for it at the end: up to 28 s on SQLite and
 75 s on PostgreSQL, where its time went in waiting for the server. With a process per part,
-each part's statements run beside the other's (docs/PERFORMANCE.md, change 78).
+each part's statements run beside the other's (docs/PERFORMANCE.md, change 78). Both run at a lower
+priority than the import, which waits for its deciding process alone (change 93).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ from infra.collector import collect_less_often
 from infra.database import TRACKING_TABLES, Part, SQLiteDatabase
 from infra.limits import (
     follower_join_seconds_max,
+    follower_niceness,
     follower_page_max,
     follower_poll_seconds_max,
     follower_sqlite_cache_kib,
@@ -65,6 +68,20 @@ def follow(url: str, done: Event, part: Part) -> None:
         stores.close()
 
 
+def _lower_priority(process: multiprocessing.process.BaseProcess) -> None:
+    """Run a follower `follower_niceness` below this process, so that the import keeps its core.
+
+    Set from here, right after the start, so that it holds before the block runs; a follower
+    that could not be lowered (a system without priorities) runs at this process's own.
+    """
+    if process.pid is None:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, process.pid, os.getpriority(os.PRIO_PROCESS, 0) + follower_niceness)
+    except (AttributeError, OSError) as error:
+        log.warning("follower_priority_unchanged", process=process.name, error=type(error).__name__)
+
+
 @contextmanager
 def following(url: str, enabled: bool) -> Iterator[None]:
     """Run the followers for the duration of the block (when enabled); wait for them to finish at the end."""
@@ -79,6 +96,7 @@ def following(url: str, enabled: bool) -> Iterator[None]:
     ]
     for process in processes:
         process.start()
+        _lower_priority(process)
     try:
         yield
     finally:

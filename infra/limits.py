@@ -61,6 +61,13 @@ follower_file_bytes_min: Final = 4 * 1024 * 1024
 # behind at the end, against 2 s with these pages and the cache below (docs/PERFORMANCE.md,
 # change 80).
 follower_page_max: Final = 4000
+# How much lower the followers' scheduling priority is than the import's (a niceness added to
+# its own; the kernel stops at 19). Three busy processes and the database server share two cores
+# during an import; at the lower priority the deciding process, which is what the import waits for,
+# keeps its core, and the followers use what it leaves (full size, alternated: PostgreSQL 41.4 and
+# 41.8 s against 45.5 and 45.6 s; SQLite 40.9 and 42.4 s against 42.4 and 42.6 s;
+# docs/PERFORMANCE.md, change 93).
+follower_niceness: Final = 10
 # Each follower's SQLite page cache, in KiB (SQLite's default is 2,000): the report tables'
 # indexes by donor and by project are written at random places.
 follower_sqlite_cache_kib: Final = 64 * 1024

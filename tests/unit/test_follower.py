@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sqlite3
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import pytest
 import infra.store
 from infra.bench.generator import write_commands
 from infra.database import Part, sqlite_reports_file
-from infra.follower import PARTS, follow
+from infra.follower import PARTS, follow, following
 from infra.importer import import_file
-from infra.limits import follower_sqlite_cache_kib
+from infra.limits import follower_niceness, follower_sqlite_cache_kib
 from infra.store import Stores, open_stores
 from tests.cli import fundtrail, output_json
 
@@ -84,3 +85,20 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     assert _positions(path) == {part: recorded, "store": recorded}
     # In KiB, as SQLite counts a negative cache size; for the events' file and the report tables' own.
     assert caches == [[-follower_sqlite_cache_kib] * 2]
+
+
+def test_the_followers_run_below_the_importing_process(tmp_path: Path) -> None:
+    """The import waits for its deciding process alone; its followers take what CPU it leaves."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    open_stores(url).close()
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+
+    with following(url, enabled=True):
+        followers = [
+            process for process in multiprocessing.active_children() if process.name.startswith("fundtrail-follower-")
+        ]
+        priorities = [os.getpriority(os.PRIO_PROCESS, process.pid) for process in followers if process.pid]
+
+    assert len(followers) == len(PARTS)
+    assert priorities == [min(19, own + follower_niceness)] * len(PARTS)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the importing process keeps its own
