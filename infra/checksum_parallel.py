@@ -10,12 +10,17 @@ the helper's entries by then).
 
 A replay starts the helper as soon as the rows are in place, before the secondary indexes and
 running totals are built (donor trails need neither), and gives it the larger share of the
-donors, since this process still has the indexes to build.
+donors, since this process still has the indexes to build. When the helper takes every donor
+(on PostgreSQL), a thread of this process hashes its entries as it writes them, while this
+process waits for the server to build the indexes: the donors' bytes come first in the
+checksum, so they need nothing else (docs/PERFORMANCE.md, change 94).
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +30,7 @@ import structlog
 from infra.helper_process import read_request, start_helper_process, stop_helper_process
 from infra.limits import helper_poll_seconds, helper_read_bytes, parallel_checksum_donors_min
 from infra.read_model import ReadModel
-from projections.checksum import entries, reports_checksum
+from projections.checksum import canonical_reports_through_donors, entries, reports_checksum
 from projections.reports import REPORTS
 
 log = structlog.get_logger()
@@ -41,7 +46,7 @@ class ChecksumHelper:
     Its start-up takes 0.15 s here: it imports the read model and the logging alone.
     """
 
-    def __init__(self, url: str, tracked: tuple[int, int], first: str) -> None:
+    def __init__(self, url: str, tracked: tuple[int, int], first: str, every_donor: bool = False) -> None:
         self.tracked, self.first = tracked, first
         self.folder = tempfile.TemporaryDirectory(prefix="fundtrail-checksum-")
         self.path = Path(self.folder.name) / "donors"
@@ -49,13 +54,17 @@ class ChecksumHelper:
         self.path.touch()
         request = {"url": url, "tracked": list(tracked), "first": first, "path": str(self.path)}
         self.child = start_helper_process("infra.checksum_parallel", request)
+        self._partial = False
+        # With every donor the helper's, the checksum's bytes through the donors are its entries
+        # alone: a thread hashes them as they come (hashlib lets go of the interpreter meanwhile).
+        self._hashed: hashlib._Hash | None = None
+        self._hashing: threading.Thread | None = None
+        if every_donor:
+            self._hashing = threading.Thread(target=self._hash_through_donors, name="checksum-donors", daemon=True)
+            self._hashing.start()
 
-    def entries(self, source: ReadModel) -> Iterator[bytes]:
-        """The helper's entries, read as it writes them (HelperFailed at the end when they cannot be used).
-
-        Hashing them as they come, rather than once the helper is done, keeps the reading and
-        hashing of its share (full size: 140 MB) off the end of a replay.
-        """
+    def _lines(self) -> Iterator[bytes]:
+        """The helper's entries, read as it writes them, until it has exited and every line is read."""
         pending = b""
         with self.path.open("rb") as written:
             while True:
@@ -69,12 +78,51 @@ class ChecksumHelper:
                     break
                 else:
                     time.sleep(helper_poll_seconds)
-        if self.child.returncode != 0 or pending or source.tracked() != self.tracked:
+        self._partial = bool(pending)
+
+    def _usable(self, source: ReadModel) -> bool:
+        """Whether the helper ended well, wrote whole lines, and `source` is still at the books it encoded."""
+        if self.child.returncode != 0 or self._partial or source.tracked() != self.tracked:
             log.warning("checksum_helper_failed", exitcode=self.child.returncode)
+            return False
+        return True
+
+    def entries(self, source: ReadModel) -> Iterator[bytes]:
+        """The helper's entries, read as it writes them (HelperFailed at the end when they cannot be used).
+
+        Hashing them as they come, rather than once the helper is done, keeps the reading and
+        hashing of its share (full size: 140 MB) off the end of a replay.
+        """
+        yield from self._lines()
+        if not self._usable(source):
             raise HelperFailed
+
+    @property
+    def hashing(self) -> bool:
+        """Whether a thread hashes the helper's entries as the checksum's first bytes (it takes every donor)."""
+        return self._hashing is not None
+
+    def _hash_through_donors(self) -> None:
+        digest = hashlib.sha256()
+        try:
+            for piece in canonical_reports_through_donors(self._lines()):
+                digest.update(piece)
+        except OSError as error:  # the file could not be read: this process hashes every donor itself
+            log.warning("checksum_helper_unread", error=type(error).__name__)
+            return
+        self._hashed = digest
+
+    def hashed_through_donors(self, source: ReadModel) -> hashlib._Hash | None:
+        """The thread's digest through every donor's entry, once it is done; None without one, or when unusable."""
+        if self._hashing is None:
+            return None
+        self._hashing.join()
+        return self._hashed if self._hashed is not None and self._usable(source) else None
 
     def close(self) -> None:
         stop_helper_process(self.child)
+        if self._hashing is not None:
+            self._hashing.join()  # it reads to the end of what the stopped helper wrote, and ends
         self.folder.cleanup()
 
 
@@ -86,7 +134,7 @@ def start_helper(
     if len(donor_ids) < max(donors_min, 2) or not all(donor_id.isascii() for donor_id in donor_ids):
         return None
     first = donor_ids[min(len(donor_ids) - 1, round(len(donor_ids) * (1 - share)))]
-    return ChecksumHelper(url, source.tracked(), first)
+    return ChecksumHelper(url, source.tracked(), first, every_donor=first == donor_ids[0])
 
 
 def reports_checksum_in_parallel(
@@ -102,6 +150,15 @@ def reports_checksum_in_parallel(
     helper = helper or start_helper(url, source, donors_min=donors_min)
     if helper is None:
         return reports_checksum(source)
+    if helper.hashing:
+        try:
+            # The other kinds' entries while the helper finishes, hashed after the donors'.
+            encoded = {kind: list(entries(source, kind)) for kind in REPORTS if kind != "donor"}
+            hashed = helper.hashed_through_donors(source)
+            # Unusable (the helper failed, or the books moved on): every donor's entry again, here.
+            return reports_checksum(source, encoded=encoded, through_donors=hashed)
+        finally:
+            helper.close()
     others: dict[str, list[bytes]] = {}
 
     def donor_entries() -> Iterator[bytes]:

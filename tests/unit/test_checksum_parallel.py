@@ -149,6 +149,7 @@ def test_a_helper_may_take_every_donor(tmp_path: Path, monkeypatch: pytest.Monke
         helper = start_helper(url, stores.read_model, share=1.0, donors_min=0)
         assert helper is not None
         assert helper.first == min(stores.read_model.ids("donor"))
+        assert helper.hashing  # its entries are the checksum's first bytes: a thread hashes them as they come
 
         def no_donor_query(*bounds: object) -> None:
             raise AssertionError("this process queried donors it had none of")
@@ -158,5 +159,50 @@ def test_a_helper_may_take_every_donor(tmp_path: Path, monkeypatch: pytest.Monke
         with capture_logs() as logs:
             assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == alone
         assert not [entry for entry in logs if entry["log_level"] == "warning"]
+    finally:
+        stores.close()
+
+
+def test_a_helper_with_every_donor_is_hashed_as_it_writes_and_checked_before_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its entries are hashed by a thread as the checksum's first bytes; a helper that fails, or books
+    that moved on, leave the whole checksum to this process."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stream = list(commands(0.0008, seed=46))
+        stores.ledger.execute_batch(stream[: len(stream) // 2])
+        stores.catch_up()
+        helper = start_helper(url, stores.read_model, share=1.0, donors_min=0)
+        assert helper is not None
+        assert helper.hashing
+        assert helper.child.wait() == 0
+        stores.ledger.execute_batch(stream[len(stream) // 2 :])
+        stores.catch_up()
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
+                stores.read_model
+            )
+        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+
+        real = subprocess.Popen
+        wrote_then_failed = (
+            "import json, sys; request = json.load(sys.stdin); "
+            'open(request[\'path\'], \'wb\').write(b\'"D9":{"donor_id":"D9","donations":[]}\\n\'); sys.exit(1)'
+        )
+        monkeypatch.setattr(
+            subprocess,
+            "Popen",
+            lambda args, **options: real([sys.executable, "-c", wrote_then_failed], **options),
+        )
+        helper = start_helper(url, stores.read_model, share=1.0, donors_min=0)
+        assert helper is not None
+        assert helper.hashing
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
+                stores.read_model
+            )
+        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
     finally:
         stores.close()
