@@ -11,9 +11,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from infra.bench.generator import commands
-from infra.checksum_parallel import reports_checksum_in_parallel, start_helper
-from infra.store import open_stores
+from infra.checksum_parallel import ChecksumHelper, reports_checksum_in_parallel, start_helper
+from infra.store import Stores, open_stores
 from projections.checksum import reports_checksum
+
+# A helper that writes one entry and then fails.
+_WROTE_THEN_FAILED = (
+    "import json, sys; request = json.load(sys.stdin); "
+    'open(request[\'path\'], \'wb\').write(b\'"D9":{"donor_id":"D9","donations":[]}\\n\'); sys.exit(1)'
+)
 
 
 def test_two_processes_give_the_checksum_of_one(tmp_path: Path) -> None:
@@ -60,18 +66,29 @@ def test_a_helper_started_early_is_used_only_for_the_books_it_started_on(tmp_pat
         assert not [entry for entry in logs if entry["log_level"] == "warning"]
 
         # Books that moved on after it had written its entries: they are not used.
-        helper = start_helper(url, stores.read_model, share=0.65, donors_min=0)
-        assert helper is not None
-        assert helper.child.wait() == 0
-        stores.ledger.execute_batch(stream[len(stream) // 2 :])
-        stores.catch_up()
-        with capture_logs() as logs:
-            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
-                stores.read_model
-            )
-        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+        _books_move_on_under_a_helper(url, stores, stream[len(stream) // 2 :], share=0.65)
     finally:
         stores.close()
+
+
+def _books_move_on_under_a_helper(url: str, stores: Stores, later: list[dict[str, object]], share: float) -> None:
+    """A helper that wrote the entries of the books as they stood, which then take `later` commands."""
+    helper = start_helper(url, stores.read_model, share=share, donors_min=0)
+    assert helper is not None
+    assert helper.hashing == (share == 1.0)  # with every donor, a thread hashes its entries
+    assert helper.child.wait() == 0
+    stores.ledger.execute_batch(later)
+    stores.catch_up()
+    _helper_not_used(url, stores, helper)
+
+
+def _helper_not_used(url: str, stores: Stores, helper: ChecksumHelper) -> None:
+    """The checksum beside `helper`, whose entries cannot be used, is this process's own."""
+    with capture_logs() as logs:
+        assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
+            stores.read_model
+        )
+    assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
 
 
 def test_the_helper_starts_without_the_ledger() -> None:
@@ -127,13 +144,9 @@ def test_a_helper_that_fails_after_writing_some_entries_leaves_the_whole_checksu
 ) -> None:
     """Its entries are hashed as they come: those already hashed must not count when it then fails."""
     real = subprocess.Popen
-    wrote_then_failed = (
-        "import json, sys; request = json.load(sys.stdin); "
-        'open(request[\'path\'], \'wb\').write(b\'"D9":{"donor_id":"D9","donations":[]}\\n\'); sys.exit(1)'
-    )
 
     def failing_midway() -> subprocess.Popen[bytes]:
-        return real([sys.executable, "-c", wrote_then_failed], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        return real([sys.executable, "-c", _WROTE_THEN_FAILED], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
 
     _checksum_beside_a_failing_helper(tmp_path, monkeypatch, failing_midway, seed=44)
 
@@ -174,35 +187,17 @@ def test_a_helper_with_every_donor_is_hashed_as_it_writes_and_checked_before_use
         stream = list(commands(0.0008, seed=46))
         stores.ledger.execute_batch(stream[: len(stream) // 2])
         stores.catch_up()
-        helper = start_helper(url, stores.read_model, share=1.0, donors_min=0)
-        assert helper is not None
-        assert helper.hashing
-        assert helper.child.wait() == 0
-        stores.ledger.execute_batch(stream[len(stream) // 2 :])
-        stores.catch_up()
-        with capture_logs() as logs:
-            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
-                stores.read_model
-            )
-        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+        _books_move_on_under_a_helper(url, stores, stream[len(stream) // 2 :], share=1.0)
 
         real = subprocess.Popen
-        wrote_then_failed = (
-            "import json, sys; request = json.load(sys.stdin); "
-            'open(request[\'path\'], \'wb\').write(b\'"D9":{"donor_id":"D9","donations":[]}\\n\'); sys.exit(1)'
-        )
         monkeypatch.setattr(
             subprocess,
             "Popen",
-            lambda args, **options: real([sys.executable, "-c", wrote_then_failed], **options),
+            lambda args, **options: real([sys.executable, "-c", _WROTE_THEN_FAILED], **options),
         )
         helper = start_helper(url, stores.read_model, share=1.0, donors_min=0)
         assert helper is not None
         assert helper.hashing
-        with capture_logs() as logs:
-            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
-                stores.read_model
-            )
-        assert any(entry["event"] == "checksum_helper_failed" for entry in logs)
+        _helper_not_used(url, stores, helper)
     finally:
         stores.close()
