@@ -30,7 +30,12 @@ from infra.collector import collect_less_often
 from infra.database import SQLiteDatabase
 from infra.follower import following
 from infra.importer import ImportInterrupted, import_file
-from infra.limits import follower_file_bytes_min, projection_poll_seconds_max, replay_checksum_helper_share
+from infra.limits import (
+    follower_file_bytes_min,
+    line_reader_file_bytes_min,
+    projection_poll_seconds_max,
+    replay_checksum_helper_share,
+)
 from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
 from infra.rebuild_parallel import rebuild_in_parallel
@@ -79,15 +84,18 @@ def import_command(
         raise typer.Exit(EXIT_USAGE)
     stores = open_or_exit(store, "import")
     followed = follow if follow is not None else file.stat().st_size >= follower_file_bytes_min
+    in_helper = file.stat().st_size >= line_reader_file_bytes_min
     try:
         with following(stores.url, followed):
             if sys.stderr.isatty():
                 total = sum(1 for _ in file.open("rb"))
                 with Progress(console=Console(stderr=True), transient=True) as bar:
                     task = bar.add_task("importing", total=total)
-                    summary = import_file(stores.ledger, file, batch_size, lambda done: bar.advance(task, done))
+                    summary = import_file(
+                        stores.ledger, file, batch_size, lambda done: bar.advance(task, done), in_helper
+                    )
             else:
-                summary = import_file(stores.ledger, file, batch_size)
+                summary = import_file(stores.ledger, file, batch_size, prepare_in_helper=in_helper)
         try:
             stores.catch_up_log()
         except PersistenceError as error:

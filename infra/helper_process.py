@@ -14,11 +14,15 @@ import sys
 from typing import Any
 
 
-def start_helper_process(module: str, request: dict[str, Any]) -> subprocess.Popen[bytes]:
-    """`python -P -m module`, given `request` as one JSON object on its stdin; its stdout is not ours."""
+def start_helper_process(module: str, request: dict[str, Any], output: bool = False) -> subprocess.Popen[bytes]:
+    """`python -P -m module`, given `request` as one JSON object on its stdin; its stdout ours to read if `output`."""
     # -P: the working directory is not put on the child's path, where a folder of the same
     # name as one of ours could stand in for it.
-    child = subprocess.Popen([sys.executable, "-P", "-m", module], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-P", "-m", module],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+    )
     assert child.stdin is not None
     try:
         with child.stdin as stdin:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-import orjson
 import structlog
 
 from domain.identity import aggregate_id
 from domain.imports import ImportRun
-from infra.limits import import_line_length_max
+from infra.line_reader import lines_prepared_by_helper, prepared_lines
 from services.ledger import ConcurrentWriters, Ledger, Outcome, Progress, StoreUnavailable
 from services.limits import import_batch_max
 from services.unit_of_work import UnitOfWork
@@ -49,55 +48,6 @@ class ImportInterrupted(Exception):
         super().__init__(reason)
         self.summary = summary
         self.line = line
-
-
-def decode_line(raw: bytes) -> object | Outcome:
-    """One line's JSON value, or the rejection that says why it is not one.
-
-    orjson reads the line (1.0 µs for a donation here, 4.4 µs through the json module). Its
-    value is taken when it is an object of plain strings, booleans, nulls and integers, as
-    every command is, since there orjson reads what the json module reads. Anything else
-    (an error, a float, anything nested) is read again by the json module, which decides
-    as before: orjson reads integers past 64 bits as floats, and refuses NaN, Infinity,
-    lone surrogates and nesting past its limit.
-    """
-    if len(raw) > import_line_length_max:
-        return Outcome("rejected", "invalid_command", f"line is longer than {import_line_length_max} bytes")
-    try:
-        fast: object = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        if type(fast) is dict and _PLAIN.issuperset(map(type, fast.values())):
-            return fast
-    return decode_line_with_json(raw)
-
-
-_PLAIN: Final = frozenset((str, bool, int, type(None)))
-
-
-def decode_line_with_json(raw: bytes) -> object | Outcome:
-    """decode_line() through the json module alone: what decode_line must always agree with."""
-    if len(raw) > import_line_length_max:
-        return Outcome("rejected", "invalid_command", f"line is longer than {import_line_length_max} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return Outcome("rejected", "invalid_command", "line is not valid UTF-8")
-    try:
-        value: object = json.loads(text)
-        return value
-    except (ValueError, RecursionError) as error:
-        return Outcome("rejected", "invalid_command", f"line is not valid JSON: {str(error)[:120]}")
-
-
-def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their 1-based numbers in the file."""
-    with path.open("rb") as stream:
-        for number, raw in enumerate(stream, start=1):
-            stripped = raw.strip()
-            if stripped:
-                yield number, stripped
 
 
 def file_digest(path: Path) -> str:
@@ -155,21 +105,28 @@ class Resumable:
 
 
 def import_file(
-    ledger: Ledger, path: Path, batch_size: int = import_batch_max, progress: Callable[[int], None] | None = None
+    ledger: Ledger,
+    path: Path,
+    batch_size: int = import_batch_max,
+    progress: Callable[[int], None] | None = None,
+    prepare_in_helper: bool = False,
 ) -> ImportSummary:
     """Apply every command of `path`; each batch is recorded in one transaction before the next is read.
 
     An import of the same file that was interrupted (a crash, a kill) resumes after its last
-    recorded batch, so the books and the summary end as one uninterrupted import would.
+    recorded batch, so the books and the summary end as one uninterrupted import would. With
+    `prepare_in_helper`, a second process reads and prepares the lines (infra.line_reader).
     """
     resumable = Resumable(ledger, path)
     summary = resumable.summary
     batch: list[tuple[int, object | Outcome]] = []
-    with ledger.work.snapshots_deferred(), ledger.presuming_claims_free():
-        for number, raw in numbered_lines(path):
-            if number <= resumable.resume_after:
-                continue
-            batch.append((number, decode_line(raw)))
+    with (
+        _read(path, resumable.resume_after, prepare_in_helper) as lines,
+        ledger.work.snapshots_deferred(),
+        ledger.presuming_claims_free(),
+    ):
+        for number, value in lines:
+            batch.append((number, value))
             if len(batch) >= batch_size:
                 _apply(ledger, batch, summary, progress, resumable)
                 batch = []
@@ -177,6 +134,15 @@ def import_file(
         resumable.finish(ledger)
     log.info("import_finished", applied=summary.applied, duplicates=summary.duplicates, rejected=len(summary.rejected))
     return summary
+
+
+@contextmanager
+def _read(path: Path, after: int, in_helper: bool) -> Iterator[Iterator[tuple[int, object | Outcome]]]:
+    if in_helper:
+        with lines_prepared_by_helper(path, after) as lines:
+            yield lines
+    else:
+        yield prepared_lines(path, after)
 
 
 def _apply(

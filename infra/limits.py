@@ -68,6 +68,9 @@ follower_page_max: Final = 4000
 # 41.8 s against 45.5 and 45.6 s; SQLite 40.9 and 42.4 s against 42.4 and 42.6 s;
 # docs/PERFORMANCE.md, change 93).
 follower_niceness: Final = 10
+# Imports of files at least this large read and prepare their lines in a helper process
+# (infra/line_reader.py), whose start-up costs a few tenths of a second on the other core.
+line_reader_file_bytes_min: Final = 4 * 1024 * 1024
 # Each follower's SQLite page cache, in KiB (SQLite's default is 2,000): the report tables'
 # indexes by donor and by project are written at random places.
 follower_sqlite_cache_kib: Final = 64 * 1024

@@ -97,6 +97,36 @@ class LedgerMapper(Mapper[Any]):
             state=transcoder.encode(state),
         )
 
+    def to_stored_event_encoded(self, domain_event: Any, encoded: bytes) -> StoredEvent:
+        """to_stored_event() for an event whose fields after its timestamp were encoded beforehand.
+
+        `encoded` is fields_after_timestamp() of those fields (services.prepared), so only the
+        timestamp is written here. Where to_stored_event() would take the library's way, or the
+        transcoder writes a datetime otherwise, the event is encoded whole as usual.
+        """
+        transcoder = self.transcoder
+        moment = domain_event.__dict__.get("timestamp")
+        if (
+            self.compressor is not None
+            or self.cipher is not None
+            or type(transcoder) is not OrjsonTranscoder
+            or type(moment) is not datetime
+            or _versioned(type(domain_event))
+            or type(transcoder.types.get(datetime)) is not DatetimeAsISO
+        ):
+            return self.to_stored_event(domain_event)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=b'{"timestamp":' + transcoder.encode(transcoder.encode_datetime(moment)) + encoded,
+        )
+
+
+def fields_after_timestamp(fields: dict[str, Any]) -> bytes:
+    """Plain fields of an event as LedgerMapper writes them after the timestamp (to_stored_event_encoded)."""
+    return b"," + orjson.dumps(fields, option=_OPTIONS)[1:]
+
 
 def _versioned(event_class: type) -> bool:
     """Whether events of this class carry a class version (> 1) that the library's mapper writes.

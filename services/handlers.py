@@ -29,6 +29,7 @@ from domain.money import check_currency, parse_amount
 from domain.project import Project
 from domain.registry import Donor, Foundation, Partner, Payee, Registered, refuse_reuse
 from services.personal_data import NoVault, PersonalDataVault
+from services.prepared import PreparedDonation, prepared_donation
 from services.unit_of_work import UnitOfWork
 
 
@@ -193,20 +194,27 @@ class CommandHandlers:
     # Money.
 
     def record_donation(self, command: RecordDonation) -> None:
-        amount_minor = parse_amount(command.amount, command.currency)
-        digest = self._claim("donation", command.donation_id, command)
-        project = self._project(command.project_id)
-        self._require(Donor, command.donor_id)
-        project.receive_donation(
-            donation_id=command.donation_id,
-            donor_id=command.donor_id,
-            amount_minor=amount_minor,
-            currency=command.currency,
-            channel=command.channel,
-            received_at=_iso(command, "received_at"),
-            external_ref=command.external_ref,
+        self.record_prepared_donation(prepared_donation(command))
+
+    def record_prepared_donation(self, donation: PreparedDonation) -> None:
+        """A donation validated, digested and encoded beforehand (services.prepared): what reads the books."""
+        found = self.work.claim_on_new_id("donation", donation.donation_id)
+        if found is not None:
+            refuse_reuse("donation", donation.donation_id, found.command_digest, donation.digest)
+        project = self._project(donation.project_id)
+        self._require(Donor, donation.donor_id)
+        event = project.receive_donation(
+            donation_id=donation.donation_id,
+            donor_id=donation.donor_id,
+            amount_minor=donation.amount_minor,
+            currency=donation.currency,
+            channel=donation.channel,
+            received_at=donation.received_at,
+            external_ref=donation.external_ref,
         )
-        self._record_claim("donation", command.donation_id, project, digest)
+        if event.project_id == donation.project_id:
+            self.work.note_encoded(event, donation.encoded)
+        self._record_claim("donation", donation.donation_id, project, donation.digest)
 
     def request_disbursement(self, command: RequestDisbursement) -> None:
         digest = self._claim("disbursement", command.disbursement_id, command)

@@ -28,6 +28,7 @@ from services.limits import (
     store_retries_max,
 )
 from services.personal_data import PersonalDataVault
+from services.prepared import PreparedDonation
 from services.unit_of_work import SnapshotStore, UnitOfWork
 
 log = structlog.get_logger()
@@ -126,6 +127,7 @@ def names_of(commands: Iterable[object]) -> tuple[set[UUID], set[str], set[str]]
     The third set holds the keys of claims that a command makes (a donation's id, say) and no
     command of the batch names as a claim that must exist; a subset of the second.
 
+    A prepared donation (services.prepared) names its project and donor, and makes its claim.
     A command of a known type is read only for its own id fields; one of another type, which
     will be refused, for all of them (none of them a claim it makes). Each command is read once
     for all, and each (kind, id) pair is made a UUID once: a batch names the same projects and
@@ -136,6 +138,11 @@ def names_of(commands: Iterable[object]) -> tuple[set[UUID], set[str], set[str]]
     made: set[str] = set()
     add_pair, add_referenced, add_made = pairs.add, referenced.add, made.add
     for command in commands:
+        if type(command) is PreparedDonation:
+            add_pair(("project", command.project_id))
+            add_pair(("donor", command.donor_id))
+            add_made(claim_key("donation", command.donation_id))
+            continue
         if not isinstance(command, dict):
             continue
         command_type = command.get("type")
@@ -336,8 +343,10 @@ class Ledger:
 
     def _decide(self, data: object) -> Outcome:
         try:
-            command = data if isinstance(data, Command) else parse_command(data)
-            self.handlers.handle(command)
+            if type(data) is PreparedDonation:
+                self.handlers.record_prepared_donation(data)
+            else:
+                self.handlers.handle(data if isinstance(data, Command) else parse_command(data))
         except Duplicate:
             return DUPLICATE
         except DomainError as error:

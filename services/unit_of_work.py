@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.project import Project
 from services.claims import Claim, ClaimingRecorder, NewClaim, claim_key
+from services.codec import LedgerMapper
 from services.limits import aggregate_cache_max, project_snapshot_interval
 
 log = structlog.get_logger()
@@ -69,6 +70,9 @@ class UnitOfWork:
         # a claim a command makes may be presumed free, never one that must exist.
         self._claims_presumed_free: set[str] = set()
         self._new_claims: list[NewClaim] = []
+        # Pending events whose fields were encoded beforehand (note_encoded), by the event's id():
+        # each entry holds its event, so that no other object can take that id while it is here.
+        self._encoded: dict[int, tuple[object, bytes]] = {}
 
     @property
     def recorder(self) -> ClaimingRecorder:
@@ -108,6 +112,10 @@ class UnitOfWork:
         self._claims.move_to_end(key, last=False)
         self._claims_missing.discard(key)
         self._claims_presumed_free.discard(key)
+
+    def note_encoded(self, event: object, fields: bytes) -> None:
+        """`event`, pending, has its fields after the timestamp encoded as `fields` (for to_stored_event_encoded)."""
+        self._encoded[id(event)] = (event, fields)
 
     def unknown_claims(self, keys: set[str]) -> set[str]:
         """Of these claim keys, those neither known to exist nor known to be missing."""
@@ -260,8 +268,19 @@ class UnitOfWork:
         events = [event for _, pending in collected for event in pending]
         # The mapper and the recorder directly: EventStore.put would also build a Recording and a
         # Notification object for every event, and only the positions are wanted here.
-        to_stored = self.application.mapper.to_stored_event
-        positions = self.recorder.insert_events([to_stored(event) for event in events], claims=self._new_claims)
+        mapper = self.application.mapper
+        to_stored = mapper.to_stored_event
+        encoded = self._encoded
+        if encoded and isinstance(mapper, LedgerMapper):
+            to_encoded = mapper.to_stored_event_encoded
+            stored = [
+                to_stored(event) if (entry := encoded.get(id(event))) is None else to_encoded(event, entry[1])
+                for event in events
+            ]
+        else:
+            stored = [to_stored(event) for event in events]
+        encoded.clear()
+        positions = self.recorder.insert_events(stored, claims=self._new_claims)
         self._changed.clear()
         self._new_claims = []
         if self.snapshots is not None:
@@ -285,6 +304,7 @@ class UnitOfWork:
         self._claims_missing.clear()
         self._claims_presumed_free.clear()
         self._new_claims = []
+        self._encoded.clear()
         if self._due is not None:
             self._due.clear()
 

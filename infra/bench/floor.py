@@ -25,7 +25,7 @@ from domain.identity import aggregate_id
 from domain.instants import isoformat
 from domain.money import parse_amount
 from domain.project import Project
-from infra.importer import decode_line, numbered_lines
+from infra.line_reader import decode_line, numbered_lines
 from services.claims import NewClaim, claim_key
 from services.ledger import LedgerApplication
 from services.limits import import_batch_max

@@ -117,7 +117,7 @@ def test_any_bytes_on_a_line_give_an_outcome_with_a_code_and_record_nothing_half
     books = LedgerUnderTest()
     books.setup_project()
     before = books.event_count()
-    from infra.importer import decode_line
+    from infra.line_reader import decode_line
     from services.ledger import Outcome
 
     decoded = decode_line(raw)
@@ -146,6 +146,6 @@ def _as_read(value: object) -> str:
     )
 )
 def test_a_line_reads_as_the_json_module_reads_it(raw: bytes) -> None:
-    from infra.importer import decode_line, decode_line_with_json
+    from infra.line_reader import decode_line, decode_line_with_json
 
     assert _as_read(decode_line(raw)) == _as_read(decode_line_with_json(raw))
