@@ -33,6 +33,7 @@ from infra.limits import (
     follower_page_max,
     follower_poll_seconds_max,
     follower_sqlite_cache_kib,
+    report_follower_page_max,
 )
 from infra.logging import bind_correlation_id, configure_logging
 
@@ -53,10 +54,11 @@ def follow(url: str, done: Event, part: Part) -> None:
     if isinstance(stores.database, SQLiteDatabase):
         stores.database.set_cache_kib(follower_sqlite_cache_kib)
     catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports
+    page_max = follower_page_max if part == "log" else report_follower_page_max
     try:
         while True:
             finishing = done.is_set()
-            moved = catch_up(page_max=follower_page_max)
+            moved = catch_up(page_max=page_max)
             if finishing and not moved:
                 break
             if parent is not None and not parent.is_alive():

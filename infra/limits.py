@@ -61,6 +61,11 @@ follower_file_bytes_min: Final = 4 * 1024 * 1024
 # behind at the end, against 2 s with these pages and the cache below (docs/PERFORMANCE.md,
 # change 80).
 follower_page_max: Final = 4000
+# The report follower's pages, when it is that far behind. Its tables are in a file of their own
+# (change 89), so its transactions no longer hold the import's write lock, and a larger page
+# writes each index page it touches once for more rows. Alone over a full-size import's events:
+# 23.8 s of CPU with pages of 20,000, against 36.9 s with 4,000 (docs/PERFORMANCE.md, change 96).
+report_follower_page_max: Final = 20_000
 # How much lower the followers' scheduling priority is than the import's (a niceness added to
 # its own; the kernel stops at 19). Three busy processes and the database server share two cores
 # during an import; at the lower priority the deciding process, which is what the import waits for,

@@ -15,7 +15,12 @@ from infra.bench.generator import write_commands
 from infra.database import Part, sqlite_reports_file
 from infra.follower import PARTS, follow, following
 from infra.importer import import_file
-from infra.limits import follower_niceness, follower_sqlite_cache_kib
+from infra.limits import (
+    follower_niceness,
+    follower_page_max,
+    follower_sqlite_cache_kib,
+    report_follower_page_max,
+)
 from infra.store import Stores, open_stores
 from tests.cli import fundtrail, output_json
 
@@ -63,11 +68,17 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     assert set(_positions(path)) == {"store"}  # recorded, neither logged nor projected yet
 
     caches: list[list[int]] = []
+    pages: set[int] = set()
     opened = infra.store.open_stores
 
     def open_and_watch(url: str) -> Stores:
         stores = opened(url)
         close = stores.close
+        catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports
+
+        def catching_up(page_max: int) -> int:
+            pages.add(page_max)
+            return catch_up(page_max=page_max)
 
         def closing() -> None:
             schemas = ["main", "ft_reports"]
@@ -75,6 +86,7 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
             close()
 
         monkeypatch.setattr(stores, "close", closing)
+        monkeypatch.setattr(stores, "catch_up_log" if part == "log" else "catch_up_reports", catching_up)
         return stores
 
     monkeypatch.setattr(infra.store, "open_stores", open_and_watch)
@@ -85,6 +97,8 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     assert _positions(path) == {part: recorded, "store": recorded}
     # In KiB, as SQLite counts a negative cache size; for the events' file and the report tables' own.
     assert caches == [[-follower_sqlite_cache_kib] * 2]
+    # The log shares the import's write lock; the report tables' own file takes larger pages.
+    assert pages == {follower_page_max if part == "log" else report_follower_page_max}
 
 
 def test_the_followers_run_below_the_importing_process(tmp_path: Path) -> None:
