@@ -32,10 +32,10 @@ from infra.follower import following
 from infra.importer import ImportInterrupted, import_file
 from infra.limits import (
     follower_file_bytes_min,
-    line_reader_file_bytes_min,
     projection_poll_seconds_max,
     replay_checksum_helper_share,
 )
+from infra.line_reader import prepares_in_helper
 from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
 from infra.rebuild_parallel import rebuild_in_parallel
@@ -84,7 +84,7 @@ def import_command(
         raise typer.Exit(EXIT_USAGE)
     stores = open_or_exit(store, "import")
     followed = follow if follow is not None else file.stat().st_size >= follower_file_bytes_min
-    in_helper = file.stat().st_size >= line_reader_file_bytes_min
+    in_helper = prepares_in_helper(stores.database, file.stat().st_size)
     try:
         with following(stores.url, followed):
             if sys.stderr.isatty():

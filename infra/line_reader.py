@@ -29,8 +29,9 @@ from typing import IO, Any, Final
 import orjson
 
 from domain.errors import DomainError
+from infra.database import Database, SQLiteDatabase
 from infra.helper_process import read_request, start_helper_process, stop_helper_process
-from infra.limits import import_line_length_max
+from infra.limits import import_line_length_max, line_reader_file_bytes_min
 from services.ledger import Outcome
 from services.limits import import_batch_max
 from services.prepared import PreparedDonation, prepare
@@ -113,6 +114,11 @@ def prepared_lines(path: Path, after: int = 0) -> Iterator[tuple[int, object]]:
     for number, raw in numbered_lines(path):
         if number > after:
             yield number, prepared_line(raw)
+
+
+def prepares_in_helper(database: Database, file_bytes: int) -> bool:
+    """Whether an import of a file this large into this store prepares its lines in a helper (see the limit)."""
+    return isinstance(database, SQLiteDatabase) and file_bytes >= line_reader_file_bytes_min
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from infra.limits import line_reader_file_bytes_min
+from infra.line_reader import prepares_in_helper
 from infra.read_model import TABLES
 from infra.store import Stores, open_stores
 from tests.cli import fundtrail, output_json
@@ -452,3 +454,11 @@ def test_presumed_claims_on_postgresql(postgres_url: str, tmp_path: Path, monkey
     finally:
         for schema in schemas:
             drop_schema(schema)
+
+
+def test_an_import_into_postgresql_prepares_its_lines_in_its_own_process(postgres_url: str) -> None:
+    stores = open_stores(postgres_url)
+    try:
+        assert not prepares_in_helper(stores.database, 100 * line_reader_file_bytes_min)
+    finally:
+        stores.close()

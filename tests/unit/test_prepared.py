@@ -20,7 +20,15 @@ from hypothesis import strategies as st
 from domain.project import Project
 from infra.bench.generator import write_commands
 from infra.importer import import_file
-from infra.line_reader import _framed, _received, lines_prepared_by_helper, prepared_line, prepared_lines
+from infra.limits import line_reader_file_bytes_min
+from infra.line_reader import (
+    _framed,
+    _received,
+    lines_prepared_by_helper,
+    prepared_line,
+    prepared_lines,
+    prepares_in_helper,
+)
 from infra.store import open_stores
 from services.ledger import Ledger, LedgerApplication, Outcome
 from services.prepared import PreparedDonation, prepare
@@ -209,3 +217,12 @@ def test_an_import_prepared_in_the_helper_records_what_one_prepared_here_records
     assert summaries[0]["applied"] > 1000 and summaries[0]["duplicates"] == 1 and len(summaries[0]["rejected"]) >= 3
     assert books[0] == books[1]
     assert len(books[0][0]) >= summaries[0]["applied"]
+
+
+def test_only_a_large_import_into_sqlite_prepares_its_lines_in_a_helper(tmp_path: Path) -> None:
+    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        assert prepares_in_helper(stores.database, line_reader_file_bytes_min)
+        assert not prepares_in_helper(stores.database, line_reader_file_bytes_min - 1)
+    finally:
+        stores.close()
