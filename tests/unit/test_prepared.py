@@ -30,6 +30,7 @@ from infra.line_reader import (
     prepares_in_helper,
 )
 from infra.store import open_stores
+from services.codec import LedgerMapper
 from services.ledger import Ledger, LedgerApplication, Outcome
 from services.prepared import PreparedDonation, prepare
 
@@ -99,16 +100,19 @@ def test_a_prepared_donations_event_is_stored_byte_for_byte_as_the_mapper_writes
         donation.external_ref,
     )
     mapper = LedgerApplication().mapper
+    assert isinstance(mapper, LedgerMapper)
     assert mapper.to_stored_event_encoded(event, donation.encoded) == mapper.to_stored_event(event)
 
 
 def test_the_fields_encoded_beforehand_are_not_used_where_the_mapper_would_take_the_librarys_way() -> None:
     application = LedgerApplication(env={"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"})
     event = _project("CNY").receive_donation("G1", "D1", 100, "CNY", "wechat", "2026-03-02T10:00:00+08:00", None)
+    mapper = application.mapper
+    assert isinstance(mapper, LedgerMapper)
     # Fields that do not match the event: were they used, the state would be wrong.
-    stored = application.mapper.to_stored_event_encoded(event, b',"not":"these"}')
-    assert stored == application.mapper.to_stored_event(event)
-    assert application.mapper.to_domain_event(stored) == event
+    stored = mapper.to_stored_event_encoded(event, b',"not":"these"}')
+    assert stored == mapper.to_stored_event(event)
+    assert mapper.to_domain_event(stored) == event
 
 
 BAD_DONATIONS = [
