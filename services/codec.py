@@ -8,7 +8,7 @@ read by both; orjson only does the work faster than the standard library's json 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
@@ -75,16 +75,10 @@ class LedgerMapper(Mapper[Any]):
     """
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        transcoder = self.transcoder
+        transcoder = cast(OrjsonTranscoder, self.transcoder)  # where _writes_itself() holds
         state = domain_event.__dict__
         moment = state.get("timestamp")
-        if (
-            self.compressor is not None
-            or self.cipher is not None
-            or type(transcoder) is not OrjsonTranscoder
-            or type(moment) is not datetime
-            or _versioned(type(domain_event))
-        ):
+        if not self._writes_itself(domain_event, moment):
             return super().to_stored_event(domain_event)
         state = state.copy()
         originator_id = state.pop("originator_id")
@@ -97,6 +91,16 @@ class LedgerMapper(Mapper[Any]):
             state=transcoder.encode(state),
         )
 
+    def _writes_itself(self, domain_event: Any, moment: object) -> bool:
+        """Whether this mapper writes the event, rather than the library's way (compressed, encrypted, versioned)."""
+        return (
+            self.compressor is None
+            and self.cipher is None
+            and type(self.transcoder) is OrjsonTranscoder
+            and type(moment) is datetime
+            and not _versioned(type(domain_event))
+        )
+
     def to_stored_event_encoded(self, domain_event: Any, encoded: bytes) -> StoredEvent:
         """to_stored_event() for an event whose fields after its timestamp were encoded beforehand.
 
@@ -104,16 +108,9 @@ class LedgerMapper(Mapper[Any]):
         timestamp is written here. Where to_stored_event() would take the library's way, or the
         transcoder writes a datetime otherwise, the event is encoded whole as usual.
         """
-        transcoder = self.transcoder
+        transcoder = cast(OrjsonTranscoder, self.transcoder)  # where _writes_itself() holds
         moment = domain_event.__dict__.get("timestamp")
-        if (
-            self.compressor is not None
-            or self.cipher is not None
-            or type(transcoder) is not OrjsonTranscoder
-            or type(moment) is not datetime
-            or _versioned(type(domain_event))
-            or type(transcoder.types.get(datetime)) is not DatetimeAsISO
-        ):
+        if not self._writes_itself(domain_event, moment) or type(transcoder.types.get(datetime)) is not DatetimeAsISO:
             return self.to_stored_event(domain_event)
         return StoredEvent(
             originator_id=domain_event.originator_id,
