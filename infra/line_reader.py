@@ -32,6 +32,7 @@ from domain.errors import DomainError
 from infra.database import Database, SQLiteDatabase
 from infra.helper_process import read_request, start_helper_process, stop_helper_process
 from infra.limits import import_line_length_max, line_reader_file_bytes_min
+from infra.logging import configure_logging
 from services.ledger import Outcome
 from services.limits import import_batch_max
 from services.prepared import PreparedDonation, prepare
@@ -110,7 +111,7 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def prepared_lines(path: Path, after: int = 0) -> Iterator[tuple[int, object]]:
-    """The file's lines after line `after`, numbered and prepared (infra.importer.prepared_line), in this process."""
+    """The file's lines after line `after`, numbered and prepared (prepared_line), in this process."""
     for number, raw in numbered_lines(path):
         if number > after:
             yield number, prepared_line(raw)
@@ -131,6 +132,7 @@ def lines_prepared_by_helper(path: Path, after: int = 0) -> Iterator[Iterator[tu
         yield _received(child.stdout)
     finally:
         stop_helper_process(child)
+        child.stdout.close()
 
 
 def _widen(pipe: IO[bytes]) -> None:
@@ -202,14 +204,19 @@ def send_prepared_lines(path: Path, after: int, out: IO[bytes]) -> None:
 
 
 def main() -> None:
+    # The frames keep stdout's pipe to themselves: anything printed, a log line included, goes
+    # to stderr instead of into a frame.
+    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    configure_logging()
     request = read_request()
     try:
-        send_prepared_lines(Path(request["path"]), int(request["after"]), sys.stdout.buffer)
+        send_prepared_lines(Path(request["path"]), int(request["after"]), frames)
     except BrokenPipeError:
         # The importing process stopped reading (it failed, or was stopped): nothing to send it,
-        # and nothing left for the interpreter to flush at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+        # and nothing to flush at exit.
+        os._exit(1)
+    frames.close()
 
 
 if __name__ == "__main__":
