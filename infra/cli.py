@@ -83,8 +83,9 @@ def import_command(
         typer.echo(f"fundtrail: cannot read {file}: no such file", err=True)
         raise typer.Exit(EXIT_USAGE)
     stores = open_or_exit(store, "import")
-    followed = follow if follow is not None else file.stat().st_size >= follower_file_bytes_min
-    in_helper = prepares_in_helper(stores.database, file.stat().st_size)
+    size = file.stat().st_size
+    followed = follow if follow is not None else size >= follower_file_bytes_min
+    in_helper = prepares_in_helper(stores.database, size)
     try:
         with following(stores.url, followed):
             if sys.stderr.isatty():
@@ -92,7 +93,11 @@ def import_command(
                 with Progress(console=Console(stderr=True), transient=True) as bar:
                     task = bar.add_task("importing", total=total)
                     summary = import_file(
-                        stores.ledger, file, batch_size, lambda done: bar.advance(task, done), in_helper
+                        stores.ledger,
+                        file,
+                        batch_size,
+                        lambda done: bar.advance(task, done),
+                        prepare_in_helper=in_helper,
                     )
             else:
                 summary = import_file(stores.ledger, file, batch_size, prepare_in_helper=in_helper)

@@ -212,8 +212,7 @@ class CommandHandlers:
             received_at=donation.received_at,
             external_ref=donation.external_ref,
         )
-        if event.project_id == donation.project_id:
-            self.work.note_encoded(event, donation.encoded)
+        self.work.note_encoded(event, donation.encoded)
         self._record_claim("donation", donation.donation_id, project, donation.digest)
 
     def request_disbursement(self, command: RequestDisbursement) -> None:
