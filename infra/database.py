@@ -196,6 +196,19 @@ class SQLiteDatabase:
         for schema in ("main", *self.homes.values()):
             self.connection.execute(f"PRAGMA {schema}.cache_size = -{int(kib)}")
 
+    def sync_at_checkpoints(self) -> None:
+        """Let this connection's commits wait for the disk only at checkpoints (synchronous=NORMAL).
+
+        For a connection that writes only what the events derive, with its own tracking position
+        in the same file (the import's followers): a power cut or a crash of the system may undo
+        its last commits, the position with them, and the next catch-up applies those events
+        again: what they write is a function of the events, which every batch commits with
+        synchronous=FULL. (In the events' file, that next batch writes theirs to the disk as
+        well: a file's log is one sequence.) A crash of the process alone loses nothing.
+        """
+        for schema in ("main", *self.homes.values()):
+            self.connection.execute(f"PRAGMA {schema}.synchronous = NORMAL")
+
     def tuples(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows as plain tuples: for reading many rows, where building a dict per row is the cost."""
         cursor = self.connection.cursor()

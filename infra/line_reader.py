@@ -29,6 +29,7 @@ from typing import IO, Any, Final
 import orjson
 
 from domain.errors import DomainError
+from infra.cores import move_aside
 from infra.database import Database, SQLiteDatabase
 from infra.helper_process import read_request, start_helper_process, stop_helper_process
 from infra.limits import import_line_length_max, line_reader_file_bytes_min
@@ -127,6 +128,7 @@ def lines_prepared_by_helper(path: Path, after: int = 0) -> Iterator[Iterator[tu
     """prepared_lines(), read and prepared by a helper process; it is stopped when the block ends."""
     child = start_helper_process("infra.line_reader", {"path": str(path), "after": after}, output=True)
     assert child.stdout is not None
+    move_aside(child.pid)
     _widen(child.stdout)
     try:
         yield _received(child.stdout)

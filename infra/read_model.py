@@ -79,6 +79,13 @@ def _in_dialect(statement: str, dialect: str) -> str:
 _SECONDARY_INDEXES: Final = [
     statement.split(" ON ")[0].rsplit(" ", 1)[1] for statement in SCHEMA if statement.startswith("CREATE INDEX")
 ]
+
+
+def _drop_secondary_indexes(writer: Writer) -> None:
+    for name in _SECONDARY_INDEXES:
+        writer.execute(f"DROP INDEX IF EXISTS {name}")
+
+
 _TOTALS: Final = ("donated", "donation_count", "donor_count", "payout", "payee_refund", "donor_refund")
 _ADD_TO_TOTALS: Final = (
     "UPDATE ft_project_totals SET "
@@ -348,8 +355,7 @@ class ReadModel:
         builds them again (create_tables sums the totals of a read model that has none).
         """
         with self.database.transaction("reports") as writer:
-            for name in _SECONDARY_INDEXES:
-                writer.execute(f"DROP INDEX IF EXISTS {name}")
+            _drop_secondary_indexes(writer)
             writer.execute("DELETE FROM ft_project_totals")
             writer.execute("DELETE FROM ft_project_donors")
         self._rebuilding = True
@@ -358,6 +364,23 @@ class ReadModel:
         finally:
             self._rebuilding = False
             self.create_tables()
+
+    def set_indexes_aside_if_empty(self) -> bool:
+        """Drop the secondary indexes if no event has been applied yet; True if they were.
+
+        For a large first load (the report follower of an import into a new store): inserting
+        into the tables alone and building each index once at the end costs much less than
+        keeping them up row by row (docs/PERFORMANCE.md, change 97). The running totals are
+        kept as usual, so the reports stay exact meanwhile, only slower. Any later
+        create_tables (every open of the store, the follower's own at its end) builds them
+        again, so a follower that dies leaves nothing to repair.
+        """
+        with self.database.transaction("reports") as writer:
+            _, events = self._locked_tracking(writer)
+            if events:
+                return False
+            _drop_secondary_indexes(writer)
+        return True
 
     def reset(self) -> None:
         """Empty every table and move the tracking position back to the start, in one transaction."""

@@ -6,12 +6,15 @@ import json
 import multiprocessing
 import os
 import sqlite3
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
 
+import infra.follower
 import infra.store
 from infra.bench.generator import write_commands
+from infra.cores import side_cores
 from infra.database import Part, sqlite_reports_file
 from infra.follower import PARTS, follow, following
 from infra.importer import import_file
@@ -21,7 +24,9 @@ from infra.limits import (
     follower_sqlite_cache_kib,
     report_follower_page_max,
 )
+from infra.read_model import _SECONDARY_INDEXES
 from infra.store import Stores, open_stores
+from projections.checksum import reports_checksum
 from tests.cli import fundtrail, output_json
 
 
@@ -68,7 +73,9 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     assert set(_positions(path)) == {"store"}  # recorded, neither logged nor projected yet
 
     caches: list[list[int]] = []
+    syncs: list[list[int]] = []
     pages: set[int] = set()
+    indexed_while_following: set[bool] = set()
     opened = infra.store.open_stores
 
     def open_and_watch(url: str) -> Stores:
@@ -78,11 +85,13 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
 
         def catching_up(page_max: int) -> int:
             pages.add(page_max)
+            indexed_while_following.add(_secondary_indexes(path) == sorted(_SECONDARY_INDEXES))
             return catch_up(page_max=page_max)
 
         def closing() -> None:
             schemas = ["main", "ft_reports"]
             caches.append([stores.database.query(f"PRAGMA {name}.cache_size")[0]["cache_size"] for name in schemas])
+            syncs.append([stores.database.query(f"PRAGMA {name}.synchronous")[0]["synchronous"] for name in schemas])
             close()
 
         monkeypatch.setattr(stores, "close", closing)
@@ -99,6 +108,67 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     assert caches == [[-follower_sqlite_cache_kib] * 2]
     # The log shares the import's write lock; the report tables' own file takes larger pages.
     assert pages == {follower_page_max if part == "log" else report_follower_page_max}
+    # Its commits wait for the disk only at checkpoints (1 is NORMAL; SQLite's default, FULL, is 2).
+    assert syncs == [[1, 1]]
+    # The report follower loads an empty read model without its secondary indexes, and builds
+    # them at its end; the log follower leaves them be.
+    assert indexed_while_following == {part == "log"}
+    assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+
+
+def _secondary_indexes(path: Path) -> list[str]:
+    with sqlite3.connect(sqlite_reports_file(path)) as connection:
+        rows = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex_%' ORDER BY name"
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def test_a_read_model_that_applied_events_keeps_its_indexes(tmp_path: Path) -> None:
+    """Only a first load goes without indexes: set aside later, every report read meanwhile would scan."""
+    commands, path = tmp_path / "commands.jsonl", tmp_path / "ledger.db"
+    write_commands(commands, 0.001)
+    url = f"sqlite:///{path}"
+    stores = open_stores(url)
+    try:
+        import_file(stores.ledger, commands)
+        assert stores.catch_up_reports(until=5) == 5
+        assert stores.read_model.set_indexes_aside_if_empty() is False
+        assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+        stores.read_model.reset()
+        assert stores.read_model.set_indexes_aside_if_empty() is True
+        assert _secondary_indexes(path) == []
+    finally:
+        stores.close()
+
+
+def test_reports_read_while_the_indexes_are_aside_are_the_same(tmp_path: Path) -> None:
+    """Meanwhile reports are only slower; a store opened then builds the indexes (nothing is left to repair)."""
+    commands, path = tmp_path / "commands.jsonl", tmp_path / "ledger.db"
+    write_commands(commands, 0.002)
+    url = f"sqlite:///{path}"
+    stores = open_stores(url)
+    try:
+        import_file(stores.ledger, commands)
+        assert stores.read_model.set_indexes_aside_if_empty() is True
+        stores.catch_up_reports()
+        assert _secondary_indexes(path) == []
+        unindexed = reports_checksum(stores.read_model)
+        totals = stores.read_model.database.query("SELECT * FROM ft_project_totals ORDER BY project_id")
+        stores.read_model.reset()
+        stores.read_model.create_tables()
+        stores.catch_up_reports()
+        assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+        assert reports_checksum(stores.read_model) == unindexed
+        assert stores.read_model.database.query("SELECT * FROM ft_project_totals ORDER BY project_id") == totals
+        assert len(totals) > 1
+
+        stores.read_model.reset()
+        assert stores.read_model.set_indexes_aside_if_empty() is True
+        open_stores(url).close()  # a reader, say, while a follower loads
+        assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+    finally:
+        stores.close()
 
 
 def test_the_followers_run_below_the_importing_process(tmp_path: Path) -> None:
@@ -112,7 +182,25 @@ def test_the_followers_run_below_the_importing_process(tmp_path: Path) -> None:
             process for process in multiprocessing.active_children() if process.name.startswith("fundtrail-follower-")
         ]
         priorities = [os.getpriority(os.PRIO_PROCESS, process.pid) for process in followers if process.pid]
+        cores = [os.sched_getaffinity(process.pid) for process in followers if process.pid]
 
     assert len(followers) == len(PARTS)
     assert priorities == [min(19, own + follower_niceness)] * len(PARTS)
     assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the importing process keeps its own
+    # Off the core the importing process keeps, where there are two or more (this machine's own otherwise).
+    assert cores == [side_cores() or os.sched_getaffinity(0)] * len(PARTS)
+
+
+def _wait_until_done(url: str, done: Event, part: Part) -> None:
+    done.wait(timeout=30)
+
+
+def test_followers_of_a_postgresql_import_keep_every_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """There the server's processes do most of the work: a core kept from the followers bought nothing."""
+    moved: list[int] = []
+    monkeypatch.setattr(infra.follower, "move_aside", moved.append)
+    monkeypatch.setattr(infra.follower, "follow", _wait_until_done)
+    with following("postgresql://postgres@127.0.0.1:5432/test", enabled=True):
+        started = [process for process in multiprocessing.active_children() if process.name.startswith("fundtrail-")]
+    assert len(started) == len(PARTS)
+    assert moved == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import infra.line_reader
 from domain.project import Project
 from infra.bench.generator import write_commands
+from infra.cores import move_aside, side_cores
 from infra.importer import import_file
 from infra.limits import line_reader_file_bytes_min
 from infra.line_reader import (
@@ -169,6 +172,22 @@ def test_the_helper_sends_every_line_as_this_process_prepares_it(tmp_path: Path,
     assert PreparedDonation in kinds and dict in kinds
     # Line 52 is the first that is not JSON: refused while it is read.
     assert (Outcome in kinds) == (after < 52)
+
+
+def test_the_helper_keeps_off_the_core_of_the_importing_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moved: list[set[int]] = []
+
+    def moving(pid: int) -> None:
+        move_aside(pid)
+        moved.append(os.sched_getaffinity(pid))
+
+    monkeypatch.setattr(infra.line_reader, "move_aside", moving)
+    path = _lines_file(tmp_path)
+    with lines_prepared_by_helper(path) as lines:
+        assert list(lines) == list(prepared_lines(path))
+    assert moved == [side_cores() or os.sched_getaffinity(0)]
 
 
 def test_a_helper_that_stops_before_the_end_stops_the_import(tmp_path: Path) -> None:
