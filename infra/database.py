@@ -200,11 +200,10 @@ class SQLiteDatabase:
         """Let this connection's commits wait for the disk only at checkpoints (synchronous=NORMAL).
 
         For a connection that writes only what the events derive, with its own tracking position
-        in the same file (the import's followers): a power cut or a crash of the system may undo
+        in the same file (the import's report follower): a power cut or a crash of the system may undo
         its last commits, the position with them, and the next catch-up applies those events
         again: what they write is a function of the events, which every batch commits with
-        synchronous=FULL. (In the events' file, that next batch writes theirs to the disk as
-        well: a file's log is one sequence.) A crash of the process alone loses nothing.
+        synchronous=FULL. A crash of the process alone loses nothing.
         """
         for schema in ("main", *self.homes.values()):
             self.connection.execute(f"PRAGMA {schema}.synchronous = NORMAL")
