@@ -1,10 +1,10 @@
 """The importing process keeps a core to itself; its side processes share the others.
 
 An import's deciding process is what it waits for. Its side processes (the two followers and
-the line reader) are busy on the machine's other core, and at a lower priority; even so, on
-two cores the deciding process waited 6.6-7.7 s of a 48-53 s full-size SQLite import for a
-core (/proc's run delay), where the kernel had put a side process on the core it had just
-left. Kept off one core, the side processes no longer take it from it (docs/PERFORMANCE.md,
+the line reader) are busy on the machine's other core, the followers at a lower priority; even
+so, on two cores the deciding process waited 4.6-7.7 s of a 48-57 s full-size SQLite import
+for a core (/proc's run delay), where the kernel had put a side process on the core it had
+just left. Kept off one core, the side processes no longer take it from it (docs/PERFORMANCE.md,
 change 98). When the deciding process is done, they get every core back for what is left.
 
 Only where the system lets a process choose its cores (Linux), and only with two or more.
