@@ -6,6 +6,8 @@ import json
 import multiprocessing
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -125,32 +127,33 @@ def _secondary_indexes(path: Path) -> list[str]:
     return [name for (name,) in rows]
 
 
-def test_a_read_model_that_applied_events_keeps_its_indexes(tmp_path: Path) -> None:
-    """Only a first load goes without indexes: set aside later, every report read meanwhile would scan."""
+@contextmanager
+def _imported(tmp_path: Path, scale: float) -> Iterator[tuple[Path, Stores]]:
+    """A SQLite store that recorded generated commands, neither logged nor projected yet."""
     commands, path = tmp_path / "commands.jsonl", tmp_path / "ledger.db"
-    write_commands(commands, 0.001)
-    url = f"sqlite:///{path}"
-    stores = open_stores(url)
+    write_commands(commands, scale)
+    stores = open_stores(f"sqlite:///{path}")
     try:
         import_file(stores.ledger, commands)
+        yield path, stores
+    finally:
+        stores.close()
+
+
+def test_a_read_model_that_applied_events_keeps_its_indexes(tmp_path: Path) -> None:
+    """Only a first load goes without indexes: set aside later, every report read meanwhile would scan."""
+    with _imported(tmp_path, 0.001) as (path, stores):
         assert stores.catch_up_reports(until=5) == 5
         assert stores.read_model.set_indexes_aside_if_empty() is False
         assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
         stores.read_model.reset()
         assert stores.read_model.set_indexes_aside_if_empty() is True
         assert _secondary_indexes(path) == []
-    finally:
-        stores.close()
 
 
 def test_reports_read_while_the_indexes_are_aside_are_the_same(tmp_path: Path) -> None:
     """Meanwhile reports are only slower; a store opened then builds the indexes (nothing is left to repair)."""
-    commands, path = tmp_path / "commands.jsonl", tmp_path / "ledger.db"
-    write_commands(commands, 0.002)
-    url = f"sqlite:///{path}"
-    stores = open_stores(url)
-    try:
-        import_file(stores.ledger, commands)
+    with _imported(tmp_path, 0.002) as (path, stores):
         assert stores.read_model.set_indexes_aside_if_empty() is True
         stores.catch_up_reports()
         assert _secondary_indexes(path) == []
@@ -166,10 +169,8 @@ def test_reports_read_while_the_indexes_are_aside_are_the_same(tmp_path: Path) -
 
         stores.read_model.reset()
         assert stores.read_model.set_indexes_aside_if_empty() is True
-        open_stores(url).close()  # a reader, say, while a follower loads
+        open_stores(f"sqlite:///{path}").close()  # a reader, say, while a follower loads
         assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
-    finally:
-        stores.close()
 
 
 def test_the_followers_run_below_the_importing_process(tmp_path: Path) -> None:
