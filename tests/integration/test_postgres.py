@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 import uuid
 from collections.abc import Callable, Generator
@@ -17,9 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from infra.bench.generator import write_commands
+from infra.follower import follow
+from infra.importer import import_file
 from infra.limits import line_reader_file_bytes_min
 from infra.line_reader import prepares_in_helper
-from infra.read_model import TABLES
+from infra.read_model import TABLES, ReadModel
 from infra.store import Stores, open_stores
 from tests.cli import fundtrail, output_json
 from tests.integration.conftest import drop_schema, postgres_base
@@ -460,5 +464,34 @@ def test_an_import_into_postgresql_prepares_its_lines_in_its_own_process(postgre
     stores = open_stores(postgres_url)
     try:
         assert not prepares_in_helper(stores.database, 100 * line_reader_file_bytes_min)
+    finally:
+        stores.close()
+
+
+def test_the_report_follower_keeps_postgresqls_indexes(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """There the server builds and keeps them: setting them aside for a first load bought nothing (change 97)."""
+    commands = tmp_path / "commands.jsonl"
+    write_commands(commands, 0.001)
+    stores = open_stores(postgres_url)
+    try:
+        import_file(stores.ledger, commands)
+    finally:
+        stores.close()
+    asked: list[ReadModel] = []
+
+    def set_aside(read_model: ReadModel) -> bool:
+        asked.append(read_model)
+        return True
+
+    monkeypatch.setattr(ReadModel, "set_indexes_aside_if_empty", set_aside)
+    done = multiprocessing.get_context("spawn").Event()
+    done.set()  # the import is over: the follower catches the reports up and returns
+    follow(postgres_url, done, "reports")
+    assert asked == []
+    stores = open_stores(postgres_url)
+    try:
+        assert stores.read_model.tracked()[1] > 900  # 1,000 commands, one event each but for the refused
     finally:
         stores.close()
