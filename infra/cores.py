@@ -2,7 +2,7 @@
 
 An import's deciding process is what it waits for. Its side processes (the two followers and
 the line reader) are busy on the machine's other core, the followers at a lower priority; even
-so, on two cores the deciding process waited 4.6-7.7 s of a 48-57 s full-size SQLite import
+so, on two cores the deciding process waited 4.6-8.3 s of a 48-57 s full-size SQLite import
 for a core (/proc's run delay), where the kernel had put a side process on the core it had
 just left. Kept off one core, the side processes no longer take it from it (docs/PERFORMANCE.md,
 change 98). When the deciding process is done, they get every core back for what is left.

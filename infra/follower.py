@@ -53,20 +53,17 @@ def follow(url: str, done: Event, part: Part) -> None:
     bind_correlation_id(f"follower-{part}")
     parent = multiprocessing.parent_process()
     stores = open_stores(url)
+    unindexed = False
     if isinstance(stores.database, SQLiteDatabase):
         stores.database.set_cache_kib(follower_sqlite_cache_kib)
         if part == "reports":
             # Not the log's: its leaves are what verify checks the events against, kept as
             # they were written (docs/OPERATIONS.md), so they wait for the disk as the events do.
             stores.database.sync_at_checkpoints()
+            # A first load of the report tables goes in without their secondary indexes (change 97).
+            unindexed = stores.read_model.set_indexes_aside_if_empty()
     catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports
     page_max = follower_page_max if part == "log" else report_follower_page_max
-    # The first load of SQLite's report tables goes in without their secondary indexes (change 97).
-    unindexed = (
-        part == "reports"
-        and isinstance(stores.database, SQLiteDatabase)
-        and stores.read_model.set_indexes_aside_if_empty()
-    )
     try:
         while True:
             finishing = done.is_set()

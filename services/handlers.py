@@ -86,10 +86,14 @@ class CommandHandlers:
     def _claim(self, kind: str, identifier: str, command: Command) -> str:
         """Check that `identifier` of `kind` is new (or this very command again); returns the digest."""
         digest = command_digest(command)
+        self._check_new(kind, identifier, digest)
+        return digest
+
+    def _check_new(self, kind: str, identifier: str, digest: str) -> None:
+        """Check that `identifier` of `kind` is new, or claimed by a command of this `digest` (a duplicate)."""
         found = self.work.claim_on_new_id(kind, identifier)
         if found is not None:
             refuse_reuse(kind, identifier, found.command_digest, digest)
-        return digest
 
     def _claimed_project(self, kind: str, identifier: str) -> Project:
         claim = self.work.claim(kind, identifier)
@@ -198,9 +202,7 @@ class CommandHandlers:
 
     def record_prepared_donation(self, donation: PreparedDonation) -> None:
         """A donation validated, digested and encoded beforehand (services.prepared): what reads the books."""
-        found = self.work.claim_on_new_id("donation", donation.donation_id)
-        if found is not None:
-            refuse_reuse("donation", donation.donation_id, found.command_digest, donation.digest)
+        self._check_new("donation", donation.donation_id, donation.digest)
         project = self._project(donation.project_id)
         self._require(Donor, donation.donor_id)
         event = project.receive_donation(
