@@ -62,7 +62,7 @@ def follow(url: str, done: Event, part: Part) -> None:
             stores.database.sync_at_checkpoints()
             # A first load of the report tables goes in without their secondary indexes (change 97).
             unindexed = stores.read_model.set_indexes_aside_if_empty()
-    catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports
+    catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports_in_sql
     page_max = follower_page_max if part == "log" else report_follower_page_max
     try:
         while True:

@@ -376,7 +376,7 @@ class ReadModel:
         again, so a follower that dies leaves nothing to repair.
         """
         with self.database.transaction("reports") as writer:
-            _, events = self._locked_tracking(writer)
+            _, events = self.locked_tracking(writer)
             if events:
                 return False
             _drop_secondary_indexes(writer)
@@ -389,7 +389,7 @@ class ReadModel:
 
     def empty(self, writer: Writer) -> None:
         """reset(), inside the caller's transaction."""
-        self._locked_tracking(writer)
+        self.locked_tracking(writer)
         if self.database.dialect == "postgresql":
             # DELETE would leave every old row behind, dead, for the new rows to be written past
             # until a vacuum (full-size replay: 14.8 s to load the rows after TRUNCATE, 18-22 s
@@ -430,7 +430,7 @@ class ReadModel:
         ones are added to the running totals.
         """
         with self.database.transaction("reports") as writer:
-            current, _ = self._locked_tracking(writer)
+            current, _ = self.locked_tracking(writer)
             if position <= current:
                 return
             self._write_facts(writer, facts, applied=current)
@@ -441,7 +441,7 @@ class ReadModel:
     def write_packed(self, segments: PackedFacts, position: int, events: int) -> None:
         """write(), for facts that pack_facts turned into tuples."""
         with self.database.transaction("reports") as writer:
-            current, _ = self._locked_tracking(writer)
+            current, _ = self.locked_tracking(writer)
             if position <= current:
                 return
             for segment in segments:
@@ -477,7 +477,7 @@ class ReadModel:
         sequence is recorded in ft_applied beside its facts, and a redelivery changes nothing.
         """
         with self.database.transaction("reports") as writer:
-            position, _ = self._locked_tracking(writer)
+            position, _ = self.locked_tracking(writer)
             sequences = sorted({sequence for sequence, _ in messages})
             known = (
                 {
@@ -510,7 +510,7 @@ class ReadModel:
             )
         return len(fresh)
 
-    def _locked_tracking(self, writer: Writer) -> tuple[int, int]:
+    def locked_tracking(self, writer: Writer) -> tuple[int, int]:
         """The tracking position and events, read under a lock that concurrent catch-ups queue behind."""
         if self.database.dialect == "postgresql":
             writer.execute("LOCK TABLE ft_tracking IN SHARE ROW EXCLUSIVE MODE")

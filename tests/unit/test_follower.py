@@ -83,7 +83,7 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
     def open_and_watch(url: str) -> Stores:
         stores = opened(url)
         close = stores.close
-        catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports
+        catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports_in_sql
 
         def catching_up(page_max: int) -> int:
             pages.add(page_max)
@@ -97,7 +97,7 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
             close()
 
         monkeypatch.setattr(stores, "close", closing)
-        monkeypatch.setattr(stores, "catch_up_log" if part == "log" else "catch_up_reports", catching_up)
+        monkeypatch.setattr(stores, "catch_up_log" if part == "log" else "catch_up_reports_in_sql", catching_up)
         return stores
 
     monkeypatch.setattr(infra.store, "open_stores", open_and_watch)

@@ -91,8 +91,8 @@ def check_same_rows_as_python(stores: Stores, **aside: Any) -> None:
     assert tables(stores.read_model) == expected
 
 
-def check_gaps_in_positions(stores: Stores, **aside: Any) -> None:
-    """Where a position is missing (a transaction that lost a conflict used it), the rows are still the same."""
+def record_a_gap_in_positions(stores: Stores) -> None:
+    """Every kind of event, and a position missing among them (a transaction that lost a conflict used it)."""
     record_every_kind_of_event(stores)
     table, position = EVENTS_TABLE[stores.database.dialect]
     stores.database.query(
@@ -102,6 +102,11 @@ def check_gaps_in_positions(stores: Stores, **aside: Any) -> None:
     )
     span = stores.database.query(f"SELECT MAX({position}) AS last, COUNT(*) AS events FROM {table}")[0]
     assert span["last"] == span["events"] + 1
+
+
+def check_gaps_in_positions(stores: Stores, **aside: Any) -> None:
+    """Where a position is missing, the rows are still the same."""
+    record_a_gap_in_positions(stores)
     rebuild(stores.application, stores.read_model, select=stores.select_notifications)
     expected = tables(stores.read_model)
     with stores.read_model.rebuilding():
@@ -109,12 +114,8 @@ def check_gaps_in_positions(stores: Stores, **aside: Any) -> None:
     assert tables(stores.read_model) == expected
 
 
-def check_an_id_recorded_twice(stores: Stores, **aside: Any) -> None:
-    """A donation recorded twice (written around the ledger's rules): the rows the Python projection writes.
-
-    SQLite keeps the first, as the Python projection does; PostgreSQL, whose rebuild restores
-    the primary key at the end, declines and leaves the tables and their keys as they were.
-    """
+def record_an_id_twice(stores: Stores) -> None:
+    """Every kind of event, and a donation recorded twice (written around the ledger's rules)."""
     record_every_kind_of_event(stores)
     dialect = stores.database.dialect
     table, position = EVENTS_TABLE[dialect]
@@ -126,6 +127,16 @@ def check_an_id_recorded_twice(stores: Stores, **aside: Any) -> None:
         f"SELECT {another_aggregate}, 1, topic, state FROM {table} WHERE topic = :topic ORDER BY {position} LIMIT 1",
         {"topic": get_topic(Project.DonationReceived)},
     )
+
+
+def check_an_id_recorded_twice(stores: Stores, **aside: Any) -> None:
+    """A donation recorded twice: the rows the Python projection writes.
+
+    SQLite keeps the first, as the Python projection does; PostgreSQL, whose rebuild restores
+    the primary key at the end, declines and leaves the tables and their keys as they were.
+    """
+    record_an_id_twice(stores)
+    dialect = stores.database.dialect
     rebuild(stores.application, stores.read_model, select=stores.select_notifications)
     # Not the running totals: kept event by event, they count the second donation, whose row
     # is not written; summed from the rows after a rebuild, they do not.
@@ -145,8 +156,8 @@ def check_an_id_recorded_twice(stores: Stores, **aside: Any) -> None:
         assert events == expected["ft_tracking"][0]["events"]
 
 
-def check_an_update_recorded_twice(stores: Stores, **aside: Any) -> None:
-    """A project closed twice (written around the ledger's rules): the later closing wins, as in Python."""
+def record_an_update_twice(stores: Stores) -> str:
+    """Every kind of event, and project P closed twice (written around the ledger's rules); the later closing's time."""
     record_every_kind_of_event(stores)
     dialect = stores.database.dialect
     table, _ = EVENTS_TABLE[dialect]
@@ -167,10 +178,16 @@ def check_an_update_recorded_twice(stores: Stores, **aside: Any) -> None:
             "state": json.dumps(state).encode(),
         },
     )
+    return str(state["closed_at"])
+
+
+def check_an_update_recorded_twice(stores: Stores, **aside: Any) -> None:
+    """A project closed twice: the later closing wins, as in Python."""
+    closed_at = record_an_update_twice(stores)
     rebuild(stores.application, stores.read_model, select=stores.select_notifications)
     expected = tables(stores.read_model)
     assert [row["closed_at"] for row in expected["ft_projects"] if row["project_id"] == "P"] == [
-        instant_micros(state["closed_at"])
+        instant_micros(closed_at)
     ]
     with stores.read_model.rebuilding():
         rebuild_in_sql(stores.application, stores.read_model, **aside)
