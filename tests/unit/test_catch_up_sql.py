@@ -1,16 +1,20 @@
-"""A catch-up in SQL, page by page, writes the very rows and running totals the Python catch-up writes."""
+"""A catch-up in SQL, page by page, writes the very rows and running totals the Python catch-up writes.
+
+The checks take an open store; tests/integration/test_postgres.py runs them on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from infra.catch_up_sql import PageInSQL
-from infra.store import Stores, open_stores
+from infra.store import Stores
 from services.ledger import LedgerApplication
+from tests.ledger_fixtures import on_store
 from tests.unit.test_rebuild_sql import (
     record_a_gap_in_positions,
     record_an_id_twice,
@@ -30,17 +34,7 @@ def _in_sql(stores: Stores, page_max: int) -> int:
     return count
 
 
-@pytest.fixture
-def stores(tmp_path: Path) -> Any:
-    opened = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.mark.parametrize("page_max", [1, 7, 100, 1_000_000])
-def test_pages_in_sql_write_the_rows_and_totals_of_the_python_catch_up(stores: Stores, page_max: int) -> None:
+def check_pages_give_the_python_rows(stores: Stores, page_max: int) -> None:
     record_every_kind_of_event(stores)
     stores.catch_up_reports()
     expected = tables(stores.read_model)
@@ -58,7 +52,7 @@ def test_pages_in_sql_write_the_rows_and_totals_of_the_python_catch_up(stores: S
     assert tables(stores.read_model) == expected
 
 
-def test_a_catch_up_begun_the_python_way_ends_the_same_in_sql(stores: Stores) -> None:
+def check_a_python_start_ends_the_same_in_sql(stores: Stores) -> None:
     record_every_kind_of_event(stores)
     stores.catch_up_reports()
     expected = tables(stores.read_model)
@@ -69,12 +63,7 @@ def test_a_catch_up_begun_the_python_way_ends_the_same_in_sql(stores: Stores) ->
     assert tables(stores.read_model) == expected
 
 
-@pytest.mark.parametrize("record", [record_a_gap_in_positions, record_an_id_twice, record_an_update_twice])
-def test_events_recorded_around_the_rules_give_the_rows_of_the_python_catch_up(
-    stores: Stores, record: Callable[[Stores], object]
-) -> None:
-    """A gap in positions, a donation recorded twice (the totals count both, as the Python way's do), a project
-    closed twice."""
+def check_events_recorded_around_the_rules(stores: Stores, record: Callable[[Stores], object]) -> None:
     record(stores)
     stores.catch_up_reports()
     expected = tables(stores.read_model)
@@ -83,7 +72,7 @@ def test_events_recorded_around_the_rules_give_the_rows_of_the_python_catch_up(
     assert tables(stores.read_model) == expected
 
 
-def test_a_page_with_events_it_cannot_read_is_declined_and_changes_nothing(stores: Stores) -> None:
+def check_a_page_it_cannot_read_changes_nothing(stores: Stores) -> None:
     record_every_kind_of_event(stores)
     stores.catch_up_reports(until=10)
     before = tables(stores.read_model)
@@ -92,16 +81,47 @@ def test_a_page_with_events_it_cannot_read_is_declined_and_changes_nothing(store
     assert tables(stores.read_model) == before
 
 
-def test_the_stores_catch_up_goes_the_python_way_where_sql_declines(
-    stores: Stores, monkeypatch: pytest.MonkeyPatch
+RECORDED_AROUND_THE_RULES = [record_a_gap_in_positions, record_an_id_twice, record_an_update_twice]
+
+
+def _on_sqlite(tmp_path: Path, check: Callable[[Stores], None]) -> None:
+    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check)
+
+
+@pytest.mark.parametrize("page_max", [1, 7, 100, 1_000_000])
+def test_pages_in_sql_write_the_rows_and_totals_of_the_python_catch_up(tmp_path: Path, page_max: int) -> None:
+    _on_sqlite(tmp_path, partial(check_pages_give_the_python_rows, page_max=page_max))
+
+
+def test_a_catch_up_begun_the_python_way_ends_the_same_in_sql(tmp_path: Path) -> None:
+    _on_sqlite(tmp_path, check_a_python_start_ends_the_same_in_sql)
+
+
+@pytest.mark.parametrize("record", RECORDED_AROUND_THE_RULES)
+def test_events_recorded_around_the_rules_give_the_rows_of_the_python_catch_up(
+    tmp_path: Path, record: Callable[[Stores], object]
 ) -> None:
-    record_every_kind_of_event(stores)
-    stores.catch_up_reports()
-    expected = tables(stores.read_model)
-    stores.read_model.reset()
-    monkeypatch.setattr(PageInSQL, "apply", lambda self, page_max: None)
-    applied = [stores.catch_up_reports_in_sql(page_max=50) for _ in range(3)]
-    assert applied == [50, 50, 50]
-    while stores.catch_up_reports_in_sql(page_max=50):
-        pass
-    assert tables(stores.read_model) == expected
+    """A gap in positions, a donation recorded twice (the totals count both, as the Python way's do), a project
+    closed twice."""
+    _on_sqlite(tmp_path, partial(check_events_recorded_around_the_rules, record=record))
+
+
+def test_a_page_with_events_it_cannot_read_is_declined_and_changes_nothing(tmp_path: Path) -> None:
+    _on_sqlite(tmp_path, check_a_page_it_cannot_read_changes_nothing)
+
+
+def test_the_stores_catch_up_goes_the_python_way_where_sql_declines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def check(stores: Stores) -> None:
+        record_every_kind_of_event(stores)
+        stores.catch_up_reports()
+        expected = tables(stores.read_model)
+        stores.read_model.reset()
+        monkeypatch.setattr(PageInSQL, "apply", lambda self, page_max: None)
+        assert [stores.catch_up_reports_in_sql(page_max=50) for _ in range(3)] == [50, 50, 50]
+        while stores.catch_up_reports_in_sql(page_max=50):
+            pass
+        assert tables(stores.read_model) == expected
+
+    _on_sqlite(tmp_path, check)
