@@ -103,12 +103,11 @@ class PageInSQL:
             ]
             if unknown_topics(topics, self.application):
                 return None
-            try:
-                self._write_rows(writer, topics, bounds)
-                self._add_to_totals(writer)
-            finally:
-                for kind in (*_SUMMED, "donor_pairs"):
-                    writer.execute(f"DELETE FROM {_page(kind)}")
+            self._write_rows(writer, topics, bounds)
+            self._add_to_totals(writer)
+            # Emptied for the next page (a page that fails rolls back its temporary rows too).
+            for kind in (*_SUMMED, "donor_pairs"):
+                writer.execute(f"DELETE FROM {_page(kind)}")
             self.read_model.track(writer, until, events + read)
         return read
 

@@ -1,8 +1,9 @@
 """Two processes that bring the transparency log and the read models up to date while an import records.
 
 The import decides and records on one core; the followers share the other, one applying the
-events to the transparency log, the other to the report tables, so when the import returns its
-leaves are logged and its reports are ready. They are only a faster way to do what any later
+events to the transparency log, the other to the report tables (on SQLite a page at a time in
+SQL, infra/catch_up_sql.py), so when the import returns its leaves are logged and its reports
+are ready. They are only a faster way to do what any later
 catch-up would do: each part has its own tracking position, which keeps every event applied
 once, and if a follower dies, the next catch-up does its work.
 

@@ -125,3 +125,32 @@ def test_the_stores_catch_up_goes_the_python_way_where_sql_declines(
         assert tables(stores.read_model) == expected
 
     _on_sqlite(tmp_path, check)
+
+
+def test_a_page_that_fails_changes_nothing_and_the_next_one_starts_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's temporary rows roll back with it: the next page does not count them again."""
+
+    def check(stores: Stores) -> None:
+        record_every_kind_of_event(stores)
+        stores.catch_up_reports()
+        expected = tables(stores.read_model)
+        stores.read_model.reset()
+        emptied = tables(stores.read_model)
+        pages = PageInSQL(stores.application, stores.read_model)
+        add_to_totals = PageInSQL._add_to_totals
+
+        def failing(writer: object) -> None:
+            add_to_totals(writer)  # type: ignore[arg-type]
+            raise OSError("the disk went away")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(PageInSQL, "_add_to_totals", staticmethod(failing))
+            with pytest.raises(OSError, match="disk"):
+                pages.apply(1_000_000)
+        assert tables(stores.read_model) == emptied
+        assert pages.apply(1_000_000) == expected["ft_tracking"][0]["events"]
+        assert tables(stores.read_model) == expected
+
+    _on_sqlite(tmp_path, check)
