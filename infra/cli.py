@@ -22,6 +22,7 @@ from infra.cli_common import (
     EXIT_REJECTED,
     EXIT_USAGE,
     StoreOption,
+    exit_at_once,
     fail,
     open_or_exit,
     print_json,
@@ -29,7 +30,7 @@ from infra.cli_common import (
 from infra.collector import collect_less_often
 from infra.database import SQLiteDatabase
 from infra.follower import following
-from infra.importer import ImportInterrupted, import_file
+from infra.importer import ImportInterrupted, ImportSummary, import_file
 from infra.limits import (
     follower_file_bytes_min,
     projection_poll_seconds_max,
@@ -40,6 +41,7 @@ from infra.logging import bind_correlation_id, configure_logging
 from infra.read_model import ReadModel
 from infra.rebuild_parallel import rebuild_in_parallel
 from infra.rebuild_sql import rebuild_in_sql
+from infra.store import Stores
 from projections.checksum import reports_checksum
 from projections.facts import instant_micros
 from projections.reports import END_OF_TIME, REPORTS
@@ -83,29 +85,8 @@ def import_command(
         typer.echo(f"fundtrail: cannot read {file}: no such file", err=True)
         raise typer.Exit(EXIT_USAGE)
     stores = open_or_exit(store, "import")
-    size = file.stat().st_size
-    followed = follow if follow is not None else size >= follower_file_bytes_min
-    in_helper = prepares_in_helper(stores.database, size)
     try:
-        with following(stores.url, followed):
-            if sys.stderr.isatty():
-                total = sum(1 for _ in file.open("rb"))
-                with Progress(console=Console(stderr=True), transient=True) as bar:
-                    task = bar.add_task("importing", total=total)
-                    summary = import_file(
-                        stores.ledger,
-                        file,
-                        batch_size,
-                        lambda done: bar.advance(task, done),
-                        prepare_in_helper=in_helper,
-                    )
-            else:
-                summary = import_file(stores.ledger, file, batch_size, prepare_in_helper=in_helper)
-        try:
-            stores.catch_up_log()
-        except PersistenceError as error:
-            # Every batch is committed; the log catches up at the next command that reads.
-            log.warning("log_catch_up_postponed", error=type(error).__name__)
+        summary = _import(stores, file, batch_size, follow)
     except OSError as error:
         typer.echo(f"fundtrail: cannot read {file}: {error.strerror}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
@@ -120,7 +101,40 @@ def import_command(
     finally:
         stores.close()
     print_json(summary.as_dict())
-    raise typer.Exit(EXIT_REJECTED if summary.rejected else 0)
+    # Every batch is committed, the followers and the helper are done and the stores closed.
+    exit_at_once(EXIT_REJECTED if summary.rejected else 0)
+
+
+def _import(stores: Stores, file: Path, batch_size: int, follow: bool | None) -> ImportSummary:
+    """The import of `file`, with its followers when asked (or for a large file), and the log caught up after.
+
+    Its own function, so that the followers' synchronisation objects are released when it
+    returns: nothing is left for the process's exit to clean up (exit_at_once).
+    """
+    size = file.stat().st_size
+    followed = follow if follow is not None else size >= follower_file_bytes_min
+    in_helper = prepares_in_helper(stores.database, size)
+    with following(stores.url, followed) as recorded:
+        if sys.stderr.isatty():
+            total = sum(1 for _ in file.open("rb"))
+            with Progress(console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task("importing", total=total)
+                summary = import_file(
+                    stores.ledger,
+                    file,
+                    batch_size,
+                    lambda done: bar.advance(task, done),
+                    prepare_in_helper=in_helper,
+                    recorded=recorded,
+                )
+        else:
+            summary = import_file(stores.ledger, file, batch_size, prepare_in_helper=in_helper, recorded=recorded)
+    try:
+        stores.catch_up_log()
+    except PersistenceError as error:
+        # Every batch is committed; the log catches up at the next command that reads.
+        log.warning("log_catch_up_postponed", error=type(error).__name__)
+    return summary
 
 
 def parse_as_of(text: str | None) -> int:

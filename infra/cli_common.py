@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -42,6 +43,19 @@ def open_or_exit(url: str | None, entry_point: str) -> Stores:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+def exit_at_once(code: int) -> NoReturn:
+    """End the process with `code` now, its output flushed, without freeing its objects one by one.
+
+    For a command whose work is all committed and whose stores, helpers and followers are closed:
+    what is left is memory, which the system takes back at once. The interpreter's own exit
+    freed a full-size import's objects (its cached projects, half a million lots in the largest)
+    for 3.6 s after the import had printed its summary (docs/PERFORMANCE.md, change 102).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def fail(message: str, code: int = EXIT_NOT_FOUND) -> typer.Exit:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.synchronize import Event
 from typing import Final
@@ -98,10 +98,15 @@ def _lower_priority(process: multiprocessing.process.BaseProcess) -> None:
 
 
 @contextmanager
-def following(url: str, enabled: bool) -> Iterator[None]:
-    """Run the followers for the duration of the block (when enabled); wait for them to finish at the end."""
+def following(url: str, enabled: bool) -> Iterator[Callable[[], None]]:
+    """Run the followers for the duration of the block (when enabled); wait for them to finish at the end.
+
+    The block is given a function that tells the followers every event is recorded: they finish
+    their work (the last pages, the report tables' indexes) while the block does what is left
+    of its own, such as the import's snapshots (change 101). The block's end tells them too.
+    """
     if not enabled:
-        yield
+        yield lambda: None
         return
     context = multiprocessing.get_context("spawn")
     done = context.Event()
@@ -118,7 +123,7 @@ def following(url: str, enabled: bool) -> Iterator[None]:
         if keep_a_core and process.pid is not None:
             move_aside(process.pid)
     try:
-        yield
+        yield done.set
     finally:
         done.set()
         for process in processes:

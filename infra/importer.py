@@ -110,12 +110,15 @@ def import_file(
     batch_size: int = import_batch_max,
     progress: Callable[[int], None] | None = None,
     prepare_in_helper: bool = False,
+    recorded: Callable[[], None] | None = None,
 ) -> ImportSummary:
     """Apply every command of `path`; each batch is recorded in one transaction before the next is read.
 
     An import of the same file that was interrupted (a crash, a kill) resumes after its last
     recorded batch, so the books and the summary end as one uninterrupted import would. With
     `prepare_in_helper`, a second process reads and prepares the lines (infra.line_reader).
+    `recorded` is called once every batch is recorded, before the snapshots deferred to the
+    end are taken: the import's followers finish their work meanwhile (change 101).
     """
     resumable = Resumable(ledger, path)
     summary = resumable.summary
@@ -132,6 +135,8 @@ def import_file(
                 batch = []
         _apply(ledger, batch, summary, progress, resumable)
         resumable.finish(ledger)
+        if recorded is not None:
+            recorded()
     log.info("import_finished", applied=summary.applied, duplicates=summary.duplicates, rejected=len(summary.rejected))
     return summary
 

@@ -98,3 +98,20 @@ def test_the_events_export_is_one_canonical_leaf_per_event(tmp_path: Path) -> No
     leaves = [json.loads(line) for line in fundtrail(store, "export", "--format", "events").stdout.splitlines()]
     assert list(range(1, 26)) == [leaf["sequence"] for leaf in leaves]  # 22 ledger events and 3 of the import
     assert {"sequence", "type", "topic", "aggregate_id", "version", "recorded_at", "payload"} == set(leaves[0])
+
+
+def test_a_command_that_exits_at_once_still_writes_its_buffered_output_and_code() -> None:
+    """exit_at_once skips the interpreter's teardown, not the output: stdout and stderr are flushed first."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from infra.cli_common import exit_at_once\n"
+        "sys.stdout.write('{\"applied\": 1}')\n"
+        "sys.stderr.write('last log line')\n"
+        "exit_at_once(3)\n"
+        "sys.stdout.write('never')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (3, '{"applied": 1}', "last log line")

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.synchronize import Event
@@ -48,6 +49,8 @@ def test_the_follower_projects_while_the_import_records(tmp_path: Path) -> None:
 
     done = fundtrail(f"sqlite:///{followed}", "import", str(commands), "--follow")
     assert done.returncode in (0, 3), done.stderr
+    # The process ends at once (exit_at_once), with the followers' semaphores released before.
+    assert "leaked semaphore" not in done.stderr
     positions = _positions(followed)
     assert positions["store"] > 1900  # 2,000 commands, one event each but for the refused
     assert positions == {"reports": positions["store"], "log": positions["store"], "store": positions["store"]}
@@ -206,3 +209,22 @@ def test_followers_of_a_postgresql_import_keep_every_core(tmp_path: Path, monkey
         started = [process for process in multiprocessing.active_children() if process.name.startswith("fundtrail-")]
     assert len(started) == len(PARTS)
     assert moved == []
+
+
+def _followers_alive() -> list[multiprocessing.process.BaseProcess]:
+    return [process for process in multiprocessing.active_children() if process.name.startswith("fundtrail-follower-")]
+
+
+def test_the_followers_finish_once_told_every_event_is_recorded_while_the_block_goes_on(tmp_path: Path) -> None:
+    """What the import does after its last batch (its snapshots) runs beside the followers' end (change 101)."""
+    with _imported(tmp_path, 0.001) as (path, _):
+        url = f"sqlite:///{path}"
+        recorded_at = _positions(path)["store"]
+        with following(url, enabled=True) as recorded:
+            recorded()
+            deadline = time.monotonic() + 120
+            while _followers_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _followers_alive() == []
+            assert _positions(path) == {"reports": recorded_at, "log": recorded_at, "store": recorded_at}
+            assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)

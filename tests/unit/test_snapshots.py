@@ -201,7 +201,14 @@ def test_an_import_takes_its_snapshots_at_the_end(tmp_path: Path) -> None:
             save(aggregate_id, shape, version, state)
 
         work.snapshots.save = counted  # type: ignore[method-assign]
-        import_file(stores.ledger, path, batch_size=40)
+        # The followers are told every batch is recorded before the snapshots are taken (change 101).
+        told: list[tuple[int, int]] = []
+
+        def recorded() -> None:
+            told.append((len(saves), stores.application.recorder.max_notification_id() or 0))
+
+        import_file(stores.ledger, path, batch_size=40, recorded=recorded)
+        assert told == [(0, stores.application.recorder.max_notification_id())]
         rows = stores.database.query("SELECT aggregate_id, version FROM ft_snapshots")
         # Both projects passed 25 events many times over: one snapshot each, at its last version.
         assert len(rows) == 2
