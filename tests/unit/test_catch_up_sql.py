@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,8 @@ from tests.unit.test_rebuild_sql import (
     tables,
 )
 
+Tables = dict[str, list[dict[str, Any]]]
+
 
 def _in_sql(stores: Stores, page_max: int) -> int:
     """Every event applied in SQL pages of `page_max`; how many pages that took."""
@@ -34,17 +37,22 @@ def _in_sql(stores: Stores, page_max: int) -> int:
     return count
 
 
-def check_pages_give_the_python_rows(stores: Stores, page_max: int) -> None:
-    record_every_kind_of_event(stores)
+def _expected_then_reset(stores: Stores, record: Callable[[Stores], object] = record_every_kind_of_event) -> Tables:
+    """Record the events, catch the report tables up the Python way, and empty them again: the tables it gave."""
+    record(stores)
     stores.catch_up_reports()
     expected = tables(stores.read_model)
+    stores.read_model.reset()
+    return expected
+
+
+def check_pages_give_the_python_rows(stores: Stores, page_max: int) -> None:
+    expected = _expected_then_reset(stores)
     assert {row["kind"] for row in expected["ft_movements"]} == {"payout", "payee_refund", "donor_refund"}
     assert [row["project_id"] for row in expected["ft_projects"] if row["closed_at"] is not None] == ["P"]
     totals = expected["ft_project_totals"]
     assert any(row["donor_count"] > 1 for row in totals)
     assert any(row["payout"] and row["payee_refund"] and row["donor_refund"] for row in totals)
-
-    stores.read_model.reset()
     assert tables(stores.read_model)["ft_project_totals"] == []
     pages = _in_sql(stores, page_max)
     events = expected["ft_tracking"][0]["events"]
@@ -53,21 +61,14 @@ def check_pages_give_the_python_rows(stores: Stores, page_max: int) -> None:
 
 
 def check_a_python_start_ends_the_same_in_sql(stores: Stores) -> None:
-    record_every_kind_of_event(stores)
-    stores.catch_up_reports()
-    expected = tables(stores.read_model)
-
-    stores.read_model.reset()
+    expected = _expected_then_reset(stores)
     stores.catch_up_reports(until=expected["ft_tracking"][0]["events"] // 2, page_max=13)
     _in_sql(stores, 11)
     assert tables(stores.read_model) == expected
 
 
 def check_events_recorded_around_the_rules(stores: Stores, record: Callable[[Stores], object]) -> None:
-    record(stores)
-    stores.catch_up_reports()
-    expected = tables(stores.read_model)
-    stores.read_model.reset()
+    expected = _expected_then_reset(stores, record)
     _in_sql(stores, 9)
     assert tables(stores.read_model) == expected
 
@@ -114,10 +115,7 @@ def test_the_stores_catch_up_goes_the_python_way_where_sql_declines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def check(stores: Stores) -> None:
-        record_every_kind_of_event(stores)
-        stores.catch_up_reports()
-        expected = tables(stores.read_model)
-        stores.read_model.reset()
+        expected = _expected_then_reset(stores)
         monkeypatch.setattr(PageInSQL, "apply", lambda self, page_max: None)
         assert [stores.catch_up_reports_in_sql(page_max=50) for _ in range(3)] == [50, 50, 50]
         while stores.catch_up_reports_in_sql(page_max=50):
@@ -133,10 +131,7 @@ def test_a_page_that_fails_changes_nothing_and_the_next_one_starts_clean(
     """The page's temporary rows roll back with it: the next page does not count them again."""
 
     def check(stores: Stores) -> None:
-        record_every_kind_of_event(stores)
-        stores.catch_up_reports()
-        expected = tables(stores.read_model)
-        stores.read_model.reset()
+        expected = _expected_then_reset(stores)
         emptied = tables(stores.read_model)
         pages = PageInSQL(stores.application, stores.read_model)
         add_to_totals = PageInSQL._add_to_totals
