@@ -16,7 +16,7 @@ position, so each event is still applied once and the reports read meanwhile sta
   movements of the page.
 
 A page holding an event this SQL does not know (another class, a later version, an encrypted
-or compressed store) is declined: `apply_page_in_sql` returns None and the caller applies the
+or compressed store) is declined: `PageInSQL.apply` returns None and the caller applies the
 events the Python way. Tests hold the two ways to the same tables for every kind of event.
 """
 
