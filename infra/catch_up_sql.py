@@ -44,12 +44,12 @@ def _page(kind: str) -> str:
 
 
 # What each page adds to the running totals, by project: its donations (amount and count), the
-# donors new to their project (temp.ft_page_donor_pairs) and its movements, by kind.
+# donors new to their project (its temporary table of pairs) and its movements, by kind.
 _PAGE_DELTAS: Final = (
     f"SELECT project_id, {', '.join(f'SUM({name}) AS {name}' for name in _TOTALS_COLUMNS)} FROM ("
     f"SELECT project_id, amount_minor AS donated, 1 AS donation_count, 0 AS donor_count, 0 AS payout, "
     f"0 AS payee_refund, 0 AS donor_refund FROM {_page('donation')} "
-    f"UNION ALL SELECT project_id, 0, 0, 1, 0, 0, 0 FROM temp.ft_page_donor_pairs "
+    f"UNION ALL SELECT project_id, 0, 0, 1, 0, 0, 0 FROM {_page('donor_pairs')} "
     f"UNION ALL SELECT project_id, 0, 0, 0, "
     + ", ".join(
         f"CASE WHEN kind = '{kind}' THEN amount_minor ELSE 0 END" for kind in ("payout", "payee_refund", "donor_refund")
@@ -76,8 +76,8 @@ class PageInSQL:
         database.create_function("ft_instant_micros", instant_micros)
         for kind in _SUMMED:
             _, columns = insert_target(kind)
-            database.connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS ft_page_{kind} ({', '.join(columns)})")
-        database.connection.execute("CREATE TEMP TABLE IF NOT EXISTS ft_page_donor_pairs (project_id, donor_id)")
+            database.connection.execute(f"CREATE TABLE IF NOT EXISTS {_page(kind)} ({', '.join(columns)})")
+        database.connection.execute(f"CREATE TABLE IF NOT EXISTS {_page('donor_pairs')} (project_id, donor_id)")
 
     def apply(self, page_max: int) -> int | None:
         """Apply up to `page_max` events after the tracked position; how many, or None if the page is declined."""
@@ -93,6 +93,8 @@ class PageInSQL:
                 return 0
             until = int(span["last"])
             bounds = {"after": current, "until": until}
+            # Apart from the count: read with it, grouped by topic, a full-size import's pages took 0.93 s
+            # against 0.80 s.
             topics = [
                 row["topic"]
                 for row in writer.query(
@@ -145,12 +147,12 @@ class PageInSQL:
         )
         # The donors new to their project: the pairs the donors' table did not hold before this page.
         writer.execute(
-            "INSERT INTO temp.ft_page_donor_pairs (project_id, donor_id) SELECT DISTINCT project_id, donor_id "
+            f"INSERT INTO {_page('donor_pairs')} (project_id, donor_id) SELECT DISTINCT project_id, donor_id "
             f"FROM {_page('donation')} d WHERE NOT EXISTS (SELECT 1 FROM ft_project_donors g "
             "WHERE g.project_id = d.project_id AND g.donor_id = d.donor_id)"
         )
         writer.execute(
             "INSERT INTO ft_project_donors (project_id, donor_id) SELECT project_id, donor_id "
-            "FROM temp.ft_page_donor_pairs WHERE true ON CONFLICT DO NOTHING"
+            f"FROM {_page('donor_pairs')} WHERE true ON CONFLICT DO NOTHING"
         )
         writer.execute(_ADD_PAGE_TO_TOTALS)
