@@ -7,7 +7,6 @@ held when each event was first logged, against which `verify` compares the store
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from operator import itemgetter
 from typing import Any, Final
 
@@ -44,9 +43,10 @@ class LedgerLogStore:
 
     def write(self, facts: list[Fact], position: int, events: int) -> None:
         """Append leaves and move the log's tracking position, all or nothing, never backwards."""
-        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for kind, row in facts:
-            rows[kind].append(row)
+        self.write_leaves([_leaf_values(row) for kind, row in facts if kind == "leaf"], position, events)
+
+    def write_leaves(self, leaves: list[tuple[int, int, str]], position: int, events: int) -> None:
+        """write(), of the leaves as rows: (sequence, position, leaf hash in hex)."""
         with self.database.transaction("log") as writer:
             if self.database.dialect == "postgresql":
                 writer.execute("LOCK TABLE ft_log_tracking IN SHARE ROW EXCLUSIVE MODE")
@@ -56,10 +56,7 @@ class LedgerLogStore:
                 return
             # Another catch-up may have logged the start of this page since it was read: only the rest is new.
             writer.insert_rows(
-                "ft_ledger_log",
-                _LEAF_COLUMNS,
-                [_leaf_values(leaf) for leaf in rows["leaf"] if leaf["position"] > logged],
-                skip_existing=False,
+                "ft_ledger_log", _LEAF_COLUMNS, [leaf for leaf in leaves if leaf[1] > logged], skip_existing=False
             )
             writer.execute(
                 "INSERT INTO ft_log_tracking (projection, position, events) VALUES ('log', :position, :events) "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from infra.bench.generator import commands
 from infra.database import SQLiteDatabase
+from infra.ledger_log_store import LedgerLogStore
 from infra.read_model import ReadModel
 from infra.store import Stores
 from projections.facts import Fact
@@ -29,6 +31,13 @@ class _StaleReader:
 
     def reset(self) -> None:
         self.sink.reset()
+
+
+class _StaleLog(LedgerLogStore):
+    """The log as Stores.catch_up_log sees it when it read the tracking position before another catch-up wrote."""
+
+    def tracked(self) -> tuple[int, int]:
+        return 0, 0
 
 
 def check_overlapping_log_catch_ups(stores: Stores) -> None:
@@ -58,6 +67,16 @@ def check_overlapping_log_catch_ups(stores: Stores) -> None:
     positions = [notification.id for notification in stores.select_notifications(1, events + 1)]
     assert [leaf["position"] for leaf in leaves] == positions
     assert stores.log.tracked() == (positions[-1], events)
+
+    # Stores.catch_up_log, stale in the same way, logs nothing twice either.
+    logged = [leaf["leaf_hash"] for leaf in leaves]
+    more = books.donate("DN12", "1.00")
+    assert more.status == "applied"
+    replace(stores, log=_StaleLog(stores.database)).catch_up_log(page_max=5)
+    leaves = stores.log.leaves()
+    assert [leaf["sequence"] for leaf in leaves] == list(range(1, events + 2))
+    assert [leaf["leaf_hash"] for leaf in leaves[:-1]] == logged
+    assert stores.log.tracked() == (leaves[-1]["position"], events + 1)
 
 
 def test_overlapping_log_catch_ups_on_sqlite(tmp_path: Path) -> None:
