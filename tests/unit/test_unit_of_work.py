@@ -45,3 +45,21 @@ def test_new_claims_are_recorded_at_commit_and_the_cache_of_claims_stays_bounded
     work.discard()
     assert work.commit() == []
     assert work.claim("refund", "RF1") is None
+
+
+def test_a_batchs_claims_are_known_before_its_commit_and_the_first_ones_stay_while_there_is_room() -> None:
+    application = LedgerApplication()
+    work = UnitOfWork(application, cache_max=10)
+    keys = [f"donation:DN{number}" for number in range(15)]
+    for number in range(15):
+        work.record_claim("donation", f"DN{number}", "P", f"digest {number}")
+    # Known to this batch before anything is recorded: a second command with the id finds the claim.
+    assert work.unknown_claims(set(keys)) == set()
+    assert work.claim("donation", "DN14") == Claim("P", "digest 14")
+    work.commit()
+    assert work.unknown_claims(set(keys)) == set(keys[10:])
+    # The claims the store was asked for stay; a full cache keeps none of the next batch's own.
+    work.note_claims({"refund:RF0": Claim("P", "r")}, {"refund:RF0"})
+    work.record_claim("donation", "DN15", "P", "digest 15")
+    work.commit()
+    assert work.unknown_claims({"refund:RF0", "donation:DN15", *keys[:10]}) == {"donation:DN15", "donation:DN9"}
