@@ -28,6 +28,7 @@ from typing import IO, Any, Final
 
 import orjson
 
+from domain.commands import RecordDonation, parse_command_json
 from domain.errors import DomainError
 from infra.cores import move_aside
 from infra.database import Database, SQLiteDatabase
@@ -36,7 +37,7 @@ from infra.limits import import_line_length_max, line_reader_file_bytes_min
 from infra.logging import configure_logging
 from services.ledger import Outcome
 from services.limits import import_batch_max
-from services.prepared import PreparedDonation, prepare
+from services.prepared import PreparedDonation, prepare, prepared_donation
 
 # The kinds of value in a frame.
 _VALUE: Final = 0
@@ -77,7 +78,27 @@ _PLAIN: Final = frozenset((str, bool, int, type(None)))
 
 
 def prepared_line(raw: bytes) -> object | Outcome:
-    """decode_line(), with a donation prepared (services.prepared) or refused as the ledger would refuse it."""
+    """decode_line(), with a donation prepared (services.prepared) or refused as the ledger would refuse it.
+
+    A line that names a donation is first read and validated in one step (parse_command_json)
+    and prepared when that gives a donation. Anything else is read as prepared_value() reads
+    it, which is what this must always agree with.
+    """
+    if _DONATION_TYPE in raw and len(raw) <= import_line_length_max:
+        command = parse_command_json(raw)
+        if type(command) is RecordDonation:
+            try:
+                return prepared_donation(command)
+            except DomainError as error:
+                return Outcome("rejected", error.code, error.message)
+    return prepared_value(raw)
+
+
+_DONATION_TYPE: Final = b'"record_donation"'
+
+
+def prepared_value(raw: bytes) -> object | Outcome:
+    """prepared_line(), the line read as a JSON value (decode_line) before anything is validated."""
     value = decode_line(raw)
     if type(value) is not dict:
         return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from domain.project import Project
 from infra.bench.generator import write_commands
 from infra.cores import move_aside, side_cores
 from infra.importer import import_file
-from infra.limits import line_reader_file_bytes_min
+from infra.limits import import_line_length_max, line_reader_file_bytes_min
 from infra.line_reader import (
     _framed,
     _received,
@@ -251,3 +251,121 @@ def test_only_a_large_import_into_sqlite_prepares_its_lines_in_a_helper(tmp_path
         assert not prepares_in_helper(stores.database, line_reader_file_bytes_min - 1)
     finally:
         stores.close()
+
+
+_DONATION_LINE: dict[str, Any] = {
+    "type": "record_donation",
+    "donation_id": "DN1",
+    "donor_id": "D1",
+    "project_id": "P1",
+    "amount": "19.19",
+    "currency": "CNY",
+    "channel": "online",
+    "received_at": "2026-04-02T05:01:23+08:00",
+}
+# Values a field of a donation's line may hold: valid ones and every awkward kind of JSON.
+_JSON_TEXT = (
+    st.sampled_from(
+        [
+            '"19.190"',
+            '"0.01"',
+            '"2026-04-02T05:01:23Z"',
+            '"2026-04-02 05:01:23+08:00"',
+            '"2026-04-02T05:01:23.5-03:30"',
+            '"2026-04-02"',
+            '"1743541283"',
+            "1743541283",
+            '"\\ud800"',
+            '"\\u00e9\\n"',
+            '"\\u0000"',
+            '"USD"',
+            '"JPY"',
+            "null",
+            "true",
+            "19.19",
+            "1e400",
+            "NaN",
+            "123456789012345678901234567890",
+            '["DN1"]',
+            '{"a": 1}',
+            '"record_donation"',
+            '"refund_donation"',
+        ]
+    )
+    | st.text(max_size=6).map(json.dumps)
+    | st.text(max_size=6).map(lambda text: json.dumps(text, ensure_ascii=False))
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    changes=st.lists(st.tuples(st.sampled_from([*_DONATION_LINE, "external_ref", "note"]), _JSON_TEXT), max_size=3),
+    drop=st.sets(st.sampled_from(list(_DONATION_LINE)), max_size=1),
+    spaced=st.booleans(),
+    suffix=st.just(b"") | st.sampled_from([b" ", b"x", b"\xff", b"}"]),
+)
+def test_a_donation_read_in_one_step_is_what_reading_then_validating_gives(
+    changes: list[tuple[str, str]], drop: set[str], spaced: bool, suffix: bytes
+) -> None:
+    """prepared_line's one step (parse_command_json) against prepared_value's two, on valid and broken lines.
+
+    Fields are dropped, changed or repeated (a repeated key's last value counts in both ways).
+    """
+    separator = ", " if spaced else ","
+    fields = [f"{json.dumps(key)}:{json.dumps(value)}" for key, value in _DONATION_LINE.items() if key not in drop]
+    fields += [f"{json.dumps(key)}:{text}" for key, text in changes]
+    raw = ("{" + separator.join(fields) + "}").encode("utf-8", "surrogatepass") + suffix
+    assert prepared_line(raw) == infra.line_reader.prepared_value(raw)
+
+
+def test_a_valid_donation_is_prepared_in_one_step_and_a_broken_one_the_long_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    valid = json.dumps(_DONATION_LINE).encode()
+    broken = json.dumps(_DONATION_LINE | {"amount": 19.19}).encode()
+    long_way: list[bytes] = []
+    reference = infra.line_reader.prepared_value
+
+    def noted(raw: bytes) -> object:
+        long_way.append(raw)
+        return reference(raw)
+
+    monkeypatch.setattr(infra.line_reader, "prepared_value", noted)
+    assert isinstance(prepared_line(valid), PreparedDonation)
+    assert prepared_line(broken) == Outcome(
+        "rejected", "invalid_amount", "field 'amount': Input should be a valid string"
+    )
+    assert long_way == [broken]
+    # A line longer than the limit is refused whatever it holds, here valid but for its spaces.
+    padded = valid[:-1] + b" " * import_line_length_max + b"}"
+    assert prepared_line(padded) == Outcome(
+        "rejected", "invalid_command", f"line is longer than {import_line_length_max} bytes"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    donation_id=_IDENTIFIER,
+    amount=st.from_regex(r"\A[0-9]{1,6}(\.[0-9]{0,3})?\Z"),
+    currency=st.sampled_from(["CNY", "JPY", "USD", "XYZ"]),
+    received_at=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
+    external_ref=st.none() | st.text(max_size=8),
+    ascii_only=st.booleans(),
+)
+def test_a_valid_looking_donation_is_prepared_alike_in_one_step_or_two(
+    donation_id: str,
+    amount: str,
+    currency: str,
+    received_at: datetime,
+    external_ref: str | None,
+    ascii_only: bool,
+) -> None:
+    line = _DONATION_LINE | {
+        "donation_id": donation_id,
+        "amount": amount,
+        "currency": currency,
+        "received_at": received_at.isoformat(),
+        "external_ref": external_ref,
+    }
+    raw = json.dumps(line, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert prepared_line(raw) == infra.line_reader.prepared_value(raw)
