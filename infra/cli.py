@@ -27,7 +27,7 @@ from infra.cli_common import (
     open_or_exit,
     print_json,
 )
-from infra.collector import collect_less_often
+from infra.collector import collect_less_often, collector_paused
 from infra.database import SQLiteDatabase
 from infra.follower import following
 from infra.importer import ImportInterrupted, ImportSummary, import_file
@@ -114,7 +114,7 @@ def _import(stores: Stores, file: Path, batch_size: int, follow: bool | None) ->
     size = file.stat().st_size
     followed = follow if follow is not None else size >= follower_file_bytes_min
     in_helper = prepares_in_helper(stores.database, size)
-    with following(stores.url, followed) as recorded:
+    with following(stores.url, followed) as recorded, collector_paused():
         if sys.stderr.isatty():
             total = sum(1 for _ in file.open("rb"))
             with Progress(console=Console(stderr=True), transient=True) as bar:

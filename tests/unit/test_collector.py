@@ -40,3 +40,40 @@ def test_the_follower_sets_the_thresholds(tmp_path: Path) -> None:
     done.set()  # nothing to follow: it catches up once and returns
     follow(f"sqlite:///{tmp_path / 'ledger.db'}", done, "reports")
     assert gc.get_threshold() == collector_thresholds
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_inside_the_block_and_as_it_was_after(enabled: bool) -> None:
+    from infra.collector import collector_paused
+
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(RuntimeError), collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a failed import")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
+def test_the_cli_imports_with_the_collector_paused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import infra.cli
+    from infra.importer import ImportSummary
+    from infra.store import open_stores
+
+    seen: list[bool] = []
+
+    def import_file(*args: object, **kwargs: object) -> ImportSummary:
+        seen.append(gc.isenabled())
+        return ImportSummary()
+
+    monkeypatch.setattr(infra.cli, "import_file", import_file)
+    commands = tmp_path / "commands.jsonl"
+    commands.write_text("")
+    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        infra.cli._import(stores, commands, 10, follow=False)
+    finally:
+        stores.close()
+    assert seen == [False]
+    assert gc.isenabled()
