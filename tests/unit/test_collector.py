@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +79,24 @@ def test_the_cli_imports_with_the_collector_paused(tmp_path: Path, monkeypatch: 
         stores.close()
     assert seen == [False]
     assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("default_thresholds")
+def test_the_helper_that_prepares_an_imports_lines_sets_the_thresholds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import infra.line_reader as line_reader
+
+    seen: list[tuple[int, ...]] = []
+
+    def send_prepared_lines(path: Path, after: int, out: object) -> None:
+        seen.append(gc.get_threshold())
+
+    monkeypatch.setattr(line_reader, "read_request", lambda: {"path": str(tmp_path / "commands.jsonl"), "after": 0})
+    monkeypatch.setattr(line_reader, "send_prepared_lines", send_prepared_lines)
+    # The helper's stdout is its frames' pipe: here a file, and this process's stdout stays as it is.
+    monkeypatch.setattr(os, "dup2", lambda source, target: None)
+    with (tmp_path / "frames").open("wb") as frames:
+        monkeypatch.setattr(sys, "stdout", frames)
+        line_reader.main()
+    assert seen == [collector_thresholds]
