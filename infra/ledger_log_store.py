@@ -7,11 +7,9 @@ held when each event was first logged, against which `verify` compares the store
 from __future__ import annotations
 
 import time
-from operator import itemgetter
 from typing import Any, Final
 
 from infra.database import Database
-from projections.facts import Fact
 
 SCHEMA: Final = [
     """CREATE TABLE IF NOT EXISTS ft_ledger_log (
@@ -23,11 +21,10 @@ SCHEMA: Final = [
 ]
 
 _LEAF_COLUMNS: Final = ("sequence", "position", "leaf_hash")
-_leaf_values: Final = itemgetter(*_LEAF_COLUMNS)
 
 
 class LedgerLogStore:
-    """The log of leaf hashes (a fact sink for catch-up) and the checkpoints signed over it."""
+    """The log of leaf hashes (written by Stores.catch_up_log) and the checkpoints signed over it."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -41,12 +38,11 @@ class LedgerLogStore:
         rows = self.database.query("SELECT position, events FROM ft_log_tracking WHERE projection = 'log'")
         return (int(rows[0]["position"]), int(rows[0]["events"])) if rows else (0, 0)
 
-    def write(self, facts: list[Fact], position: int, events: int) -> None:
-        """Append leaves and move the log's tracking position, all or nothing, never backwards."""
-        self.write_leaves([_leaf_values(row) for kind, row in facts if kind == "leaf"], position, events)
-
     def write_leaves(self, leaves: list[tuple[int, int, str]], position: int, events: int) -> None:
-        """write(), of the leaves as rows: (sequence, position, leaf hash in hex)."""
+        """Append leaves, (sequence, position, leaf hash in hex), and move the log's tracking position.
+
+        All or nothing, and never backwards.
+        """
         with self.database.transaction("log") as writer:
             if self.database.dialect == "postgresql":
                 writer.execute("LOCK TABLE ft_log_tracking IN SHARE ROW EXCLUSIVE MODE")
@@ -63,9 +59,6 @@ class LedgerLogStore:
                 "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, events = excluded.events",
                 {"position": position, "events": events},
             )
-
-    def reset(self) -> None:
-        raise RuntimeError("the transparency log is never rebuilt: it is what the store is checked against")
 
     def leaves(self) -> list[dict[str, Any]]:
         """Every logged leaf in sequence order: sequence, the event's store position, leaf hash (hex)."""

@@ -128,8 +128,8 @@ class Stores:
     def catch_up_log(self, page_max: int = catch_up_page_max) -> int:
         """Log every event not logged yet, a page at a time; returns how many were read.
 
-        catch_up() with log_facts, from the rows as they are read: no Notification and no fact
-        per event (docs/PERFORMANCE.md, change 103).
+        From the rows as they are read: no Notification and no fact per event (docs/PERFORMANCE.md,
+        change 103).
         """
         position, events = self.log.tracked()
         read = 0

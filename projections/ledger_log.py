@@ -9,7 +9,6 @@ import orjson
 from eventsourcing.persistence import Notification
 
 from projections.canonical import canonical_shallow_json
-from projections.facts import Fact
 from projections.merkle import leaf_hash
 
 
@@ -65,16 +64,10 @@ StoredRow = tuple[int, str, int, str, bytes]
 def logged_leaves(rows: Iterable[StoredRow], first_sequence: int) -> list[tuple[int, int, str]]:
     """The log's rows of stored events read in ledger order: (sequence, position, leaf hash in hex).
 
-    What log_facts() gives, without an object per event in between: the import's log
-    follower does this for every event (docs/PERFORMANCE.md, change 103).
+    Straight from the rows, without an object per event in between: the import's log follower
+    does this for every event (docs/PERFORMANCE.md, change 103).
     """
     return [
         (sequence, position, hashed_leaf(stored_leaf(sequence, topic, aggregate, version, state)).hex())
         for sequence, (position, aggregate, version, topic, state) in enumerate(rows, first_sequence)
     ]
-
-
-def log_facts(notification: Notification, sequence: int) -> list[Fact]:
-    """The log row of one event: which stored event holds ledger sequence `sequence`, and its leaf hash."""
-    leaf = leaf_object(sequence, notification)
-    return [("leaf", {"sequence": sequence, "position": notification.id, "leaf_hash": hashed_leaf(leaf).hex()})]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from infra.bench.generator import commands
 from infra.store import Stores, open_stores
 from projections.canonical import canonical_shallow_json
-from projections.ledger_log import leaf_object, log_facts
+from projections.ledger_log import leaf_object
 from projections.merkle import leaf_hash
 
 scalars = (
@@ -74,10 +74,6 @@ def test_the_logged_leaves_are_the_reference_leaves_of_every_kind_of_event(tmp_p
             for sequence, notification in enumerate(notifications, start=1)
         ]
         assert _log_rows(stores) == expected
-        assert [
-            log_facts(notification, sequence)[0][1]["leaf_hash"]
-            for sequence, notification in enumerate(notifications, 1)
-        ] == [leaf for _, _, leaf in expected]
     finally:
         stores.close()
 
