@@ -113,7 +113,7 @@ def _import(stores: Stores, file: Path, batch_size: int, follow: bool | None) ->
     """
     size = file.stat().st_size
     followed = follow if follow is not None else size >= follower_file_bytes_min
-    in_helper = prepares_in_helper(stores.database, size)
+    in_helper = prepares_in_helper(size)
     with following(stores.url, followed) as recorded, collector_paused():
         if sys.stderr.isatty():
             total = sum(1 for _ in file.open("rb"))

@@ -61,8 +61,10 @@ def follow(url: str, done: Event, part: Part) -> None:
             # Not the log's: its leaves are what verify checks the events against, kept as
             # they were written (docs/OPERATIONS.md), so they wait for the disk as the events do.
             stores.database.sync_at_checkpoints()
-            # A first load of the report tables goes in without their secondary indexes (change 97).
-            unindexed = stores.read_model.set_indexes_aside_if_empty()
+    if part == "reports":
+        # A first load of the report tables goes in without their secondary indexes, on
+        # either store (changes 97 and 108).
+        unindexed = stores.read_model.set_indexes_aside_if_empty()
     catch_up = stores.catch_up_log if part == "log" else stores.catch_up_reports_in_sql
     page_max = follower_page_max if part == "log" else report_follower_page_max
     try:

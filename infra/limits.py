@@ -73,11 +73,11 @@ report_follower_page_max: Final = 20_000
 # 41.8 s against 45.5 and 45.6 s; SQLite 40.9 and 42.4 s against 42.4 and 42.6 s;
 # docs/PERFORMANCE.md, change 93).
 follower_niceness: Final = 10
-# Imports into SQLite of files at least this large read and prepare their lines in a helper
-# process (infra/line_reader.py), whose start-up costs a few tenths of a second on the other core.
-# Not into PostgreSQL: there the server's processes, the followers and the helper outgrew the
-# two cores, and the import waited for the server (full size: 73.8 and 73.2 s with the helper,
-# against 51.9 and 53.1 s without; docs/PERFORMANCE.md, change 95).
+# Imports of files at least this large read and prepare their lines in a helper process
+# (infra/line_reader.py), whose start-up costs a few tenths of a second on the other core. Into
+# PostgreSQL too since change 109: before the report follower set the secondary indexes aside
+# there (change 108), the server's processes, the followers and the helper outgrew the two cores
+# (docs/PERFORMANCE.md, change 95).
 line_reader_file_bytes_min: Final = 4 * 1024 * 1024
 # Each follower's SQLite page cache, in KiB (SQLite's default is 2,000): the report tables'
 # indexes by donor and by project are written at random places.

@@ -32,7 +32,6 @@ from domain.commands import RecordDonation, parse_command_json
 from domain.errors import DomainError
 from infra.collector import collect_less_often
 from infra.cores import move_aside
-from infra.database import Database, SQLiteDatabase
 from infra.helper_process import read_request, start_helper_process, stop_helper_process
 from infra.limits import import_line_length_max, line_reader_file_bytes_min
 from infra.logging import configure_logging
@@ -140,9 +139,9 @@ def prepared_lines(path: Path, after: int = 0) -> Iterator[tuple[int, object]]:
             yield number, prepared_line(raw)
 
 
-def prepares_in_helper(database: Database, file_bytes: int) -> bool:
-    """Whether an import of a file this large into this store prepares its lines in a helper (see the limit)."""
-    return isinstance(database, SQLiteDatabase) and file_bytes >= line_reader_file_bytes_min
+def prepares_in_helper(file_bytes: int) -> bool:
+    """Whether an import of a file this large prepares its lines in a helper, into either store (see the limit)."""
+    return file_bytes >= line_reader_file_bytes_min
 
 
 @contextmanager

@@ -18,12 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+import infra.store
 from infra.bench.generator import write_commands
 from infra.follower import follow
 from infra.importer import import_file
-from infra.limits import line_reader_file_bytes_min
-from infra.line_reader import prepares_in_helper
-from infra.read_model import TABLES, ReadModel
+from infra.read_model import TABLES
 from infra.store import Stores, open_stores
 from tests.cli import fundtrail, output_json
 from tests.integration.conftest import drop_schema, postgres_base
@@ -460,38 +459,71 @@ def test_presumed_claims_on_postgresql(postgres_url: str, tmp_path: Path, monkey
             drop_schema(schema)
 
 
-def test_an_import_into_postgresql_prepares_its_lines_in_its_own_process(postgres_url: str) -> None:
-    stores = open_stores(postgres_url)
+def test_an_import_into_postgresql_prepared_in_the_helper_records_what_one_prepared_here_records(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from tests.unit.test_prepared import compare_helper_with_here
+
+    schemas: list[str] = []
+
+    def url_of(name: str) -> str:
+        schemas.append(f"{postgres_url.rsplit('=', 1)[1]}_{name}")
+        return f"{postgres_url.rsplit('=', 1)[0]}={schemas[-1]}"
+
     try:
-        assert not prepares_in_helper(stores.database, 100 * line_reader_file_bytes_min)
+        compare_helper_with_here(url_of, tmp_path)
     finally:
-        stores.close()
+        for schema in schemas:
+            drop_schema(schema)
 
 
-def test_the_report_follower_keeps_postgresqls_indexes(
+def test_the_report_follower_loads_postgresqls_report_tables_without_their_secondary_indexes(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """There the server builds and keeps them: setting them aside for a first load bought nothing (change 97)."""
+    """A first load goes in with the primary keys alone, and the follower builds the rest at its end (change 108)."""
     commands = tmp_path / "commands.jsonl"
     write_commands(commands, 0.001)
     stores = open_stores(postgres_url)
     try:
         import_file(stores.ledger, commands)
+        expected = _secondary_indexes(stores)
     finally:
         stores.close()
-    asked: list[ReadModel] = []
+    assert len(expected) >= 5
+    indexed_while_following: set[bool] = set()
+    opened = infra.store.open_stores
 
-    def set_aside(read_model: ReadModel) -> bool:
-        asked.append(read_model)
-        return True
+    def open_and_watch(url: str) -> Stores:
+        stores = opened(url)
+        catch_up = stores.catch_up_reports_in_sql
 
-    monkeypatch.setattr(ReadModel, "set_indexes_aside_if_empty", set_aside)
+        def catching_up(page_max: int) -> int:
+            indexed_while_following.add(_secondary_indexes(stores) == expected)
+            return catch_up(page_max=page_max)
+
+        monkeypatch.setattr(stores, "catch_up_reports_in_sql", catching_up)
+        return stores
+
+    monkeypatch.setattr(infra.store, "open_stores", open_and_watch)
     done = multiprocessing.get_context("spawn").Event()
     done.set()  # the import is over: the follower catches the reports up and returns
     follow(postgres_url, done, "reports")
-    assert asked == []
-    stores = open_stores(postgres_url)
+    assert indexed_while_following == {False}
+    stores = opened(postgres_url)
     try:
         assert stores.read_model.tracked()[1] > 900  # 1,000 commands, one event each but for the refused
+        assert _secondary_indexes(stores) == expected
+        # The reports read through the indexes built at the end equal a replay's.
+        checksum = json.loads(fundtrail(postgres_url, "checksum").stdout)["checksum"]
+        assert checksum == json.loads(fundtrail(postgres_url, "replay").stdout)["checksum"]
     finally:
         stores.close()
+
+
+def _secondary_indexes(stores: Stores) -> list[str]:
+    """The names of the read model's indexes in this store's schema that back no primary key."""
+    rows = stores.database.query(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND starts_with(indexname, 'ft_') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = indexname) ORDER BY indexname"
+    )
+    return [row["indexname"] for row in rows]

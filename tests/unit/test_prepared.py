@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from infra.line_reader import (
     prepared_lines,
     prepares_in_helper,
 )
-from infra.store import open_stores
+from infra.store import EVENTS_TABLE, open_stores
 from services.codec import LedgerMapper
 from services.ledger import Ledger, LedgerApplication, Outcome
 from services.prepared import PreparedDonation, prepare
@@ -211,9 +212,10 @@ def _books(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     stores = open_stores(url)
     try:
         database = stores.database
+        table = EVENTS_TABLE[database.dialect][0]
         events = [
-            (row["originator_id"], row["originator_version"], row["topic"], _without_timestamp(row["state"]))
-            for row in database.query("SELECT originator_id, originator_version, topic, state FROM stored_events")
+            (str(row["originator_id"]), row["originator_version"], row["topic"], _without_timestamp(row["state"]))
+            for row in database.query(f"SELECT originator_id, originator_version, topic, state FROM {table}")
         ]
         claims = [tuple(row.values()) for row in database.query("SELECT * FROM ft_claims ORDER BY 1")]
     finally:
@@ -228,10 +230,15 @@ def _without_timestamp(state: bytes) -> dict[str, Any]:
 
 
 def test_an_import_prepared_in_the_helper_records_what_one_prepared_here_records(tmp_path: Path) -> None:
-    path = _lines_file(tmp_path)
+    compare_helper_with_here(lambda name: f"sqlite:///{tmp_path / f'{name}.db'}", tmp_path)
+
+
+def compare_helper_with_here(url_of: Callable[[str], str], folder: Path) -> None:
+    """Shared by the SQLite test here and the PostgreSQL one in tests/integration; `url_of(name)` names a new store."""
+    path = _lines_file(folder)
     summaries, books = [], []
     for in_helper in (False, True):
-        url = f"sqlite:///{tmp_path / f'ledger-{in_helper}.db'}"
+        url = url_of(f"ledger_{str(in_helper).lower()}")
         stores = open_stores(url)
         try:
             summaries.append(import_file(stores.ledger, path, batch_size=500, prepare_in_helper=in_helper).as_dict())
@@ -244,13 +251,9 @@ def test_an_import_prepared_in_the_helper_records_what_one_prepared_here_records
     assert len(books[0][0]) >= summaries[0]["applied"]
 
 
-def test_only_a_large_import_into_sqlite_prepares_its_lines_in_a_helper(tmp_path: Path) -> None:
-    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
-    try:
-        assert prepares_in_helper(stores.database, line_reader_file_bytes_min)
-        assert not prepares_in_helper(stores.database, line_reader_file_bytes_min - 1)
-    finally:
-        stores.close()
+def test_only_a_large_import_prepares_its_lines_in_a_helper() -> None:
+    assert prepares_in_helper(line_reader_file_bytes_min)
+    assert not prepares_in_helper(line_reader_file_bytes_min - 1)
 
 
 _DONATION_LINE: dict[str, Any] = {
