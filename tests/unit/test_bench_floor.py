@@ -20,8 +20,7 @@ def test_every_step_is_timed_and_the_sum_is_theirs(tmp_path: Path) -> None:
     per_donation = donation_floor(commands, tmp_path)
     steps = {step: micros for step, micros in per_donation.items() if step != "sum"}
     assert set(steps) == {
-        "read the line",
-        "validate",
+        "read and validate the line",
         "digest",
         "its claim's key",
         "encode the event",
