@@ -58,8 +58,10 @@ SCHEMA: Final = [
         project_id TEXT PRIMARY KEY, donated BIGINT NOT NULL, donation_count BIGINT NOT NULL,
         donor_count BIGINT NOT NULL, payout BIGINT NOT NULL, payee_refund BIGINT NOT NULL,
         donor_refund BIGINT NOT NULL)""",
+    # On SQLite one B-tree, its key's, where a table with a rowid keeps the rows and the key apart
+    # and inserts into both (docs/PERFORMANCE.md, change 111). PostgreSQL has no such clause.
     """CREATE TABLE IF NOT EXISTS ft_project_donors (
-        project_id TEXT NOT NULL, donor_id TEXT NOT NULL, PRIMARY KEY (project_id, donor_id))""",
+        project_id TEXT NOT NULL, donor_id TEXT NOT NULL, PRIMARY KEY (project_id, donor_id)) WITHOUT ROWID""",
 ]
 
 
@@ -69,10 +71,11 @@ def _in_dialect(statement: str, dialect: str) -> str:
     SQLite compares text as bytes already. PostgreSQL would compare by the database's locale,
     which costs more on every insert into an index of ids, every sort and every join: at full
     size, inserting the donations (a primary key of ids) took 12.4 s, and 6.7 s as bytes.
-    Bytes are also the order the reports' canonical JSON wants for ASCII ids.
+    Bytes are also the order the reports' canonical JSON wants for ASCII ids. WITHOUT ROWID is
+    SQLite's alone, and is left out on PostgreSQL.
     """
     if dialect == "postgresql":
-        return re.sub(r"(\w+_id) TEXT", r'\1 TEXT COLLATE "C"', statement)
+        return re.sub(r"(\w+_id) TEXT", r'\1 TEXT COLLATE "C"', statement).removesuffix(" WITHOUT ROWID")
     return statement
 
 

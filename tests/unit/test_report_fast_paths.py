@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import rfc8785
 
 from infra.bench.generator import commands
-from infra.database import SQLiteDatabase
+from infra.database import SQLiteDatabase, sqlite_reports_file
 from infra.read_model import ReadModel
 from infra.rebuild_sql import rebuild_in_sql
 from infra.store import Stores
@@ -97,8 +98,25 @@ def check_totals_replayed_and_backfilled(stores: Stores) -> None:
         writer.execute("INSERT INTO ft_project_donors (project_id, donor_id) VALUES (:project_id, :donor_id)", row)
 
 
-def test_a_replay_and_a_backfill_give_the_same_totals(tmp_path: Path) -> None:
-    on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check_totals_replayed_and_backfilled)
+@pytest.mark.parametrize("made_before_change_111", [False, True])
+def test_a_replay_and_a_backfill_give_the_same_totals(tmp_path: Path, made_before_change_111: bool) -> None:
+    path = tmp_path / "ledger.db"
+    on_store(f"sqlite:///{path}", lambda stores: None)
+    with sqlite3.connect(sqlite_reports_file(path)) as connection:
+        [(without_rowid,)] = connection.execute("SELECT wr FROM pragma_table_list('ft_project_donors')").fetchall()
+        # The donors of each project in one B-tree, their key's (change 111).
+        assert without_rowid == 1
+        if made_before_change_111:
+            # A store made before keeps its table with a rowid, and is kept up the same way.
+            connection.execute("DROP TABLE ft_project_donors")
+            connection.execute(
+                "CREATE TABLE ft_project_donors (project_id TEXT NOT NULL, donor_id TEXT NOT NULL, "
+                "PRIMARY KEY (project_id, donor_id))"
+            )
+    on_store(f"sqlite:///{path}", check_totals_replayed_and_backfilled)
+    with sqlite3.connect(sqlite_reports_file(path)) as connection:
+        [(without_rowid,)] = connection.execute("SELECT wr FROM pragma_table_list('ft_project_donors')").fetchall()
+    assert without_rowid == (0 if made_before_change_111 else 1)
 
 
 def test_donor_trails_built_in_bulk_equal_each_donor_trail() -> None:
