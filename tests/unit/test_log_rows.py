@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,24 @@ def test_each_way_off_the_fast_path_still_gives_the_reference_bytes(value: dict[
     assert _written(canonical_shallow_json, value) == _written(rfc8785.dumps, value)
 
 
-def test_the_logged_leaves_are_the_reference_leaves_of_every_kind_of_event(tmp_path: Path) -> None:
-    stores = open_stores(f"sqlite:///{tmp_path / 'ledger.db'}")
+@pytest.mark.parametrize("made_before_change_112", [False, True])
+def test_the_logged_leaves_are_the_reference_leaves_of_every_kind_of_event(
+    tmp_path: Path, made_before_change_112: bool
+) -> None:
+    path = tmp_path / "ledger.db"
+    open_stores(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as connection:
+        # On SQLite the sequence is the rowid: one B-tree less for every leaf (change 112).
+        assert _sequence_column(connection) == ("INTEGER", 1)
+        if made_before_change_112:
+            # A store made before keeps its table, with a key of its own, and is logged the same way.
+            connection.execute("DROP TABLE ft_ledger_log")
+            connection.execute(
+                "CREATE TABLE ft_ledger_log (sequence BIGINT PRIMARY KEY, position BIGINT NOT NULL UNIQUE, "
+                "leaf_hash TEXT NOT NULL)"
+            )
+            assert _sequence_column(connection) == ("BIGINT", 2)
+    stores = open_stores(f"sqlite:///{path}")
     try:
         stores.ledger.execute_batch(list(commands(0.001, seed=5)))
         logged = stores.catch_up_log(page_max=97)
@@ -76,6 +93,13 @@ def test_the_logged_leaves_are_the_reference_leaves_of_every_kind_of_event(tmp_p
         assert _log_rows(stores) == expected
     finally:
         stores.close()
+
+
+def _sequence_column(connection: sqlite3.Connection) -> tuple[str, int]:
+    """The sequence's declared type, and how many indexes the log's table has besides its rowid."""
+    [(declared,)] = connection.execute("SELECT type FROM pragma_table_info('ft_ledger_log') WHERE name = 'sequence'")
+    [(indexes,)] = connection.execute("SELECT COUNT(*) FROM pragma_index_list('ft_ledger_log')")
+    return declared, indexes
 
 
 def _log_rows(stores: Stores) -> list[tuple[int, int, str]]:
