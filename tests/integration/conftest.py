@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -48,6 +48,21 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     separator = "&" if "?" in postgres_server else "?"
     yield f"{postgres_server}{separator}schema={schema}"
     drop_schema(schema)
+
+
+@pytest.fixture
+def postgres_urls(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """Names more stores beside postgres_url's: each name a schema of its own, dropped at the end."""
+    base, schema = postgres_url.rsplit("=", 1)
+    named: list[str] = []
+
+    def url_of(name: str) -> str:
+        named.append(f"{schema}_{name}")
+        return f"{base}={named[-1]}"
+
+    yield url_of
+    for each in named:
+        drop_schema(each)
 
 
 # The Kafka-protocol broker fixture lives beside its Broker class; pytest finds it through this import.

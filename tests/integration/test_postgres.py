@@ -443,38 +443,20 @@ def test_claim_events_are_copied_on_open_on_postgresql(postgres_url: str) -> Non
     check_claim_events_copied_on_open(postgres_url)
 
 
-def test_presumed_claims_on_postgresql(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_presumed_claims_on_postgresql(
+    postgres_urls: Callable[[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.unit.test_presumed_claims import compare_presumed_with_asked
 
-    schemas: list[str] = []
-
-    def url_of(name: str) -> str:
-        schemas.append(f"{postgres_url.rsplit('=', 1)[1]}_{name}")
-        return f"{postgres_url.rsplit('=', 1)[0]}={schemas[-1]}"
-
-    try:
-        compare_presumed_with_asked(url_of, tmp_path, monkeypatch)
-    finally:
-        for schema in schemas:
-            drop_schema(schema)
+    compare_presumed_with_asked(postgres_urls, tmp_path, monkeypatch)
 
 
 def test_an_import_into_postgresql_prepared_in_the_helper_records_what_one_prepared_here_records(
-    postgres_url: str, tmp_path: Path
+    postgres_urls: Callable[[str], str], tmp_path: Path
 ) -> None:
     from tests.unit.test_prepared import compare_helper_with_here
 
-    schemas: list[str] = []
-
-    def url_of(name: str) -> str:
-        schemas.append(f"{postgres_url.rsplit('=', 1)[1]}_{name}")
-        return f"{postgres_url.rsplit('=', 1)[0]}={schemas[-1]}"
-
-    try:
-        compare_helper_with_here(url_of, tmp_path)
-    finally:
-        for schema in schemas:
-            drop_schema(schema)
+    compare_helper_with_here(postgres_urls, tmp_path)
 
 
 def test_the_report_follower_loads_postgresqls_report_tables_without_their_secondary_indexes(
