@@ -47,7 +47,11 @@ SCHEMA: Final = [
         sequence BIGINT NOT NULL, position INTEGER NOT NULL, project_id TEXT NOT NULL, kind TEXT NOT NULL,
         donation_id TEXT NOT NULL, disbursement_id TEXT, payee_id TEXT, currency TEXT NOT NULL,
         amount_minor BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (sequence, position))""",
-    "CREATE INDEX IF NOT EXISTS ft_movements_by_project ON ft_movements (project_id, kind, at)",
+    # A project's movements up to a time (a report --as-of): a range of the index. It replaced
+    # (project_id, kind, at), which read every kind's range and built 1.7 times slower on
+    # PostgreSQL (full size, round twenty-eight: 2.2 s against 1.3 s; SQLite 1.24 s against 0.98 s).
+    "DROP INDEX IF EXISTS ft_movements_by_project",
+    "CREATE INDEX IF NOT EXISTS ft_movements_by_project_at ON ft_movements (project_id, at)",
     "CREATE INDEX IF NOT EXISTS ft_movements_by_donation ON ft_movements (donation_id)",
     "CREATE INDEX IF NOT EXISTS ft_movements_by_payee ON ft_movements (payee_id, at)",
     # Ledger sequences applied from a message stream, where partitions arrive out of global order.

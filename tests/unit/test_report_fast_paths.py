@@ -17,7 +17,7 @@ from infra.read_model import ReadModel
 from infra.rebuild_sql import rebuild_in_sql
 from infra.store import Stores
 from projections.checksum import KINDS, canonical_reports, canonical_reports_through_donors, entries, reports_checksum
-from projections.reports import END_OF_TIME, all_reports, donor_report, payee_report
+from projections.reports import END_OF_TIME, all_reports, donor_report, payee_report, project_report
 from services.read_side import catch_up, rebuild
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 
@@ -292,6 +292,33 @@ def test_donor_trails_read_donations_from_the_covering_index_alone() -> None:
     assert all("COVERING INDEX ft_donations_by_donor_covering" in plan for plan in plans), plans
     indexes = {row[0] for row in database.connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "ft_donations_by_donor" not in indexes
+
+
+def test_a_project_report_as_of_a_time_reads_a_range_of_its_movements() -> None:
+    """Through (project_id, at), which replaced (project_id, kind, at): that one built slower and gave no range."""
+    database = _Recorder()
+    books = LedgerUnderTest(read_model=ReadModel(database))
+    # A read model from before: its old index goes when the tables are opened.
+    database.connection.execute("CREATE INDEX ft_movements_by_project ON ft_movements (project_id, kind, at)")
+    books.read_model.create_tables()
+    books.ledger.execute_batch(list(commands(0.0003, seed=13)))
+    catch_up(books.application, books.read_model)
+    project_id = books.read_model.ids("project")[0]
+    whole = project_report(books.read_model, project_id)
+    database.statements.clear()
+    assert project_report(books.read_model, project_id, as_of=END_OF_TIME - 1) == whole
+    plans = [
+        " ".join(
+            str(row[3])
+            for row in database.connection.execute(f"EXPLAIN QUERY PLAN {sql}", {"id": project_id, "as_of": 0})
+        )
+        for sql in database.statements
+        if "FROM ft_movements " in sql
+    ]
+    assert len(plans) == 1, plans
+    assert plans[0].startswith("SEARCH ft_movements USING INDEX ft_movements_by_project_at (project_id=? AND at<?)")
+    indexes = {row[0] for row in database.connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ft_movements_by_project" not in indexes
 
 
 def test_donor_trails_in_bulk_read_the_movements_in_one_pass() -> None:
