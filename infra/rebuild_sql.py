@@ -21,7 +21,7 @@ import tempfile
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import structlog
@@ -438,23 +438,23 @@ def _rebuild(
         return None
     target.empty(writer)
     keys = set_aside_primary_keys(writer, dialect.name, KEYS_SET_ASIDE)
-    read_aside: dict[tuple[str, str], str] = {}
     if donations_read:
         writer.execute(_insert("donation", "SELECT * FROM ft_rebuild_rows"))
         writer.execute("DROP TABLE ft_rebuild_rows")
-    if others is not None:
-        read_aside = others.tables()
-        if len(read_aside) < len(_of_each_kind(listed)):
-            # It failed: this connection reads what it did not (through its own list of events).
-            listed = _list_events(writer, dialect, until)
     for kind, _, columns, topic in _of_each_kind([*listed, *SCANNED]):
         scanned = topic in SCANNED
         select = _select(dialect, columns, dialect.events(scanned), ordered=kind in UPDATES)
         params = {"topic": topic, "after": 0, "until": until}
         if scanned and donations_read:
             continue  # the donations, written above
-        if (kind, topic) in read_aside:
-            read = f"SELECT * FROM {read_aside[kind, topic]}"
+        # Each of the second connection's tables as soon as it is done, in the order it makes them.
+        read_aside = others.table(kind, topic) if others is not None and not scanned else None
+        if others is not None and not scanned and read_aside is None:
+            # It failed: this connection reads what it did not (through its own list of events).
+            others = None
+            _list_events(writer, dialect, until)
+        if read_aside is not None:
+            read = f"SELECT * FROM {read_aside}"
             writer.execute(_update_from(kind, read) if kind in UPDATES else _insert(kind, read))
         elif kind in UPDATES and dialect.name == "postgresql":
             writer.execute(_update(kind, _select(dialect, (*columns, "sequence"), dialect.events(scanned))), params)
@@ -512,7 +512,9 @@ class OtherRowsAside:
         self.database, self.until = database, until
         self.made: list[str] = []
         self._topics: Future[list[str]] = Future()
-        self._tables: Future[dict[tuple[str, str], str]] = Future()
+        # One for each (kind, topic) of the listed topics, made before those are given.
+        self._tables: dict[tuple[str, str], Future[str]] = {}
+        self._failure_logged = False
         self.session = database.session()
         self.thread = threading.Thread(target=self._read, name="fundtrail-rebuild-aside", daemon=True)
         self.thread.start()
@@ -539,13 +541,22 @@ class OtherRowsAside:
             log.warning("rebuild_aside_failed", error=type(error).__name__)
             return None
 
-    def tables(self) -> dict[tuple[str, str], str]:
-        """The table of rows it read for each (kind, topic), once it is done; fewer if it failed on the way."""
+    def table(self, kind: str, topic: str) -> str | None:
+        """The table of rows it read for (kind, topic), once that one is done; None if it failed first.
+
+        This connection copies each table in while the second one reads the next (full size:
+        0.5 s less than waiting for all of them, which ended with the payouts' updates).
+        """
+        future = self._tables.get((kind, topic))
+        if future is None:
+            return None
         try:
-            return self._tables.result()
+            return future.result()
         except Exception as error:  # noqa: BLE001 - this connection reads the rest itself
-            log.warning("rebuild_aside_failed", error=type(error).__name__)
-            return {}
+            if not self._failure_logged:
+                self._failure_logged = True
+                log.warning("rebuild_aside_failed", error=type(error).__name__)
+            return None
 
     def _read(self) -> None:
         session = self.session
@@ -554,8 +565,8 @@ class OtherRowsAside:
             dialect = _Dialect("postgresql")
             session.execute(_list_statement(dialect), _list_params(self.until))
             listed = sorted(row["topic"] for row in session.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
+            self._tables = {(kind, topic): Future() for kind, _, _, topic in _of_each_kind(listed)}
             self._topics.set_result(listed)
-            tables: dict[tuple[str, str], str] = {}
             for kind, _, columns, topic in _of_each_kind(listed):
                 table = f"{_ASIDE_PREFIX}{session.pid}_{len(self.made)}"
                 self.made.append(table)
@@ -564,10 +575,10 @@ class OtherRowsAside:
                 else:
                     select = _select(dialect, columns, dialect.events(False))
                 session.execute(f"CREATE UNLOGGED TABLE {table} AS {select}", {"topic": topic})
-                tables[kind, topic] = table
-            self._tables.set_result(tables)
+                self._tables[kind, topic].set_result(table)
         except BaseException as error:  # noqa: BLE001 - raised to whoever waits for its results
-            for future in (self._topics, self._tables):
+            futures: list[Future[Any]] = [self._topics, *self._tables.values()]
+            for future in futures:
                 if not future.done():
                     future.set_exception(error)
 

@@ -396,11 +396,16 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
 
 @pytest.mark.parametrize("fails_at", ["CREATE TEMP TABLE ft_rebuild_events", "CREATE UNLOGGED TABLE"])
 def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(postgres_url: str, fails_at: str) -> None:
-    """Before it listed the events, or after: the rows are the Python projection's, and its tables are gone."""
-    from infra.database import PostgresSession
+    """Before it listed the events, or after: the rows are the Python projection's, and its tables are gone.
 
-    execute = PostgresSession.execute
+    A table it finished before it failed is copied in; the rest this connection reads itself.
+    """
+    from infra.database import PostgresSession, _PostgresWriter
+    from infra.rebuild_sql import _ASIDE_PREFIX
+
+    execute, write = PostgresSession.execute, _PostgresWriter.execute
     seen: list[str] = []
+    written: list[str] = []
 
     def failing(session: PostgresSession, sql: str, params: dict[str, Any] | None = None) -> None:
         if sql.startswith(fails_at):
@@ -410,14 +415,25 @@ def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(post
                 raise psycopg.errors.QueryCanceled("canceled by the test")
         execute(session, sql, params)
 
+    def noting(writer: _PostgresWriter, sql: str, params: dict[str, Any] | None = None) -> None:
+        written.append(sql)
+        write(writer, sql, params)
+
     def check(stores: Stores) -> None:
         with capture_logs() as logs:
             check_same_rows_as_python(stores, aside_events_min=1)
         assert [entry["error"] for entry in logs if entry["event"] == "rebuild_aside_failed"] == ["QueryCanceled"]
         assert aside_tables(stores) == []
+        copied = [sql for sql in written if f"FROM {_ASIDE_PREFIX}" in sql]
+        if fails_at.startswith("CREATE TEMP"):
+            assert copied == []
+        else:
+            finished = seen[0].split()[3]
+            assert len(copied) == 1 and copied[0].endswith(f"FROM {finished}) rows WHERE true ON CONFLICT DO NOTHING")
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(PostgresSession, "execute", failing)
+        patch.setattr(_PostgresWriter, "execute", noting)
         on_store(postgres_url, check)
 
 
