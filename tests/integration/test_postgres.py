@@ -37,6 +37,7 @@ from tests.unit.test_rebuild_sql import (
     check_an_id_recorded_twice,
     check_an_unknown_event,
     check_an_update_recorded_twice,
+    check_donations_in_other_shapes,
     check_gaps_in_positions,
     check_same_rows_as_python,
     instants,
@@ -270,6 +271,10 @@ def test_a_rebuild_read_by_a_second_process_is_the_same_on_postgresql(postgres_u
         pytest.param(check_overlapping_report_catch_ups, id="overlapping-report-catch-ups"),
         pytest.param(partial(check_overlapping_report_catch_ups, gap=5), id="overlapping-report-catch-ups-gap"),
         pytest.param(check_same_rows_as_python, id="rebuild-in-sql"),
+        pytest.param(check_donations_in_other_shapes, id="rebuild-in-sql-of-other-json-shapes"),
+        pytest.param(
+            partial(check_donations_in_other_shapes, aside_events_min=1), id="two-connections-other-json-shapes"
+        ),
         pytest.param(check_gaps_in_positions, id="rebuild-in-sql-across-a-gap"),
         pytest.param(check_an_id_recorded_twice, id="rebuild-in-sql-of-an-id-recorded-twice"),
         pytest.param(check_an_update_recorded_twice, id="rebuild-in-sql-of-an-update-recorded-twice"),
