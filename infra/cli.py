@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -16,7 +17,7 @@ from rich.progress import Progress
 
 from domain.errors import DomainError
 from infra import cli_bench, cli_kafka, cli_reconcile, cli_trust, cli_web, render
-from infra.checksum_parallel import ChecksumHelper, reports_checksum_in_parallel, start_helper
+from infra.checksum_parallel import ChecksumHelper, reports_checksum_in_parallel, spawn_checksum_helper, start_helper
 from infra.cli_common import (
     EXIT_NOT_FOUND,
     EXIT_REJECTED,
@@ -30,9 +31,11 @@ from infra.cli_common import (
 from infra.collector import collect_less_often, collector_paused
 from infra.database import SQLiteDatabase
 from infra.follower import following
+from infra.helper_process import stop_helper_process
 from infra.importer import ImportInterrupted, ImportSummary, import_file
 from infra.limits import (
     follower_file_bytes_min,
+    parallel_checksum_donors_min,
     projection_poll_seconds_max,
     replay_checksum_helper_share,
 )
@@ -194,9 +197,14 @@ def replay(
     """
     stores = open_or_exit(store, "replay")
     helper: ChecksumHelper | None = None
+    spawned: subprocess.Popen[bytes] | None = None
     try:
         if until_seq is None:
             target = stores.read_model
+            if target.tracked()[1] >= parallel_checksum_donors_min:
+                # Books that may have donors enough for the checksum's helper: it starts now and
+                # imports while the books are rebuilt (start_helper stops it if they have fewer).
+                spawned = spawn_checksum_helper(target.database.dialect)
         else:
             target = ReadModel(SQLiteDatabase(":memory:"))
             target.create_tables()
@@ -211,7 +219,7 @@ def replay(
                 events = target.tracked()[1]
                 # Donor trails need no secondary index: their helper starts while this process builds them.
                 share = replay_checksum_helper_share[target.database.dialect]
-                helper = start_helper(stores.url, target, share=share)
+                helper, spawned = start_helper(stores.url, target, share=share, spawned=spawned), None
         analyzed = target.analyze_aside()
         checksum = (
             reports_checksum(target)
@@ -220,6 +228,8 @@ def replay(
         )
         analyzed()
     finally:
+        if spawned is not None:
+            stop_helper_process(spawned)  # unused: the books were rebuilt the Python way, or the rebuild failed
         if helper is not None:
             helper.close()
         stores.close()

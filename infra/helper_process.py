@@ -16,20 +16,33 @@ from typing import Any
 
 def start_helper_process(module: str, request: dict[str, Any], output: bool = False) -> subprocess.Popen[bytes]:
     """`python -P -m module`, given `request` as one JSON object on its stdin; its stdout ours to read if `output`."""
+    child = spawn_helper_process(module, output=output)
+    send_request(child, request)
+    return child
+
+
+def spawn_helper_process(module: str, *args: str, output: bool = False) -> subprocess.Popen[bytes]:
+    """`python -P -m module *args`, started ahead of its request (send_request): it imports what it needs meanwhile.
+
+    `args` name no secret (a store's dialect, say): a command line is for other users to read.
+    """
     # -P: the working directory is not put on the child's path, where a folder of the same
     # name as one of ours could stand in for it.
-    child = subprocess.Popen(
-        [sys.executable, "-P", "-m", module],
+    return subprocess.Popen(
+        [sys.executable, "-P", "-m", module, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE if output else subprocess.DEVNULL,
     )
+
+
+def send_request(child: subprocess.Popen[bytes], request: dict[str, Any]) -> None:
+    """Give a helper its request, one JSON object on its stdin, which is then closed."""
     assert child.stdin is not None
     try:
         with child.stdin as stdin:
             stdin.write(json.dumps(request).encode())
     except BrokenPipeError:
         pass  # The helper ended before it read its request: its exit code tells the caller it failed.
-    return child
 
 
 def stop_helper_process(child: subprocess.Popen[bytes]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,7 +12,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from infra.bench.generator import commands
-from infra.checksum_parallel import ChecksumHelper, reports_checksum_in_parallel, start_helper
+from infra.checksum_parallel import (
+    ChecksumHelper,
+    reports_checksum_in_parallel,
+    spawn_checksum_helper,
+    start_helper,
+)
 from infra.store import Stores, open_stores
 from projections.checksum import reports_checksum
 
@@ -201,3 +207,66 @@ def test_a_helper_with_every_donor_is_hashed_as_it_writes_and_checked_before_use
         _helper_not_used(url, stores, helper)
     finally:
         stores.close()
+
+
+def test_a_helper_spawned_ahead_of_its_request_gives_the_checksum_of_one(tmp_path: Path) -> None:
+    """As a replay starts it, before the books are rebuilt: it gets its request once they are."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0008, seed=47)))
+        child = spawn_checksum_helper("sqlite")
+        # The store URL (a password, on PostgreSQL) is not on its command line: it comes with the request.
+        assert url not in str(child.args)
+        stores.catch_up()
+        helper = start_helper(url, stores.read_model, share=0.65, donors_min=0, spawned=child)
+        assert helper is not None and helper.child is child
+        with capture_logs() as logs:
+            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
+                stores.read_model
+            )
+        assert child.returncode == 0
+        assert not [entry for entry in logs if entry["log_level"] == "warning"]
+    finally:
+        stores.close()
+
+
+def test_a_helper_spawned_ahead_for_books_with_too_few_donors_is_stopped(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0008, seed=48)))
+        stores.catch_up()
+        child = spawn_checksum_helper("sqlite")
+        assert start_helper(url, stores.read_model, donors_min=10**6, spawned=child) is None
+        assert child.returncode is not None  # stopped and waited for, not left behind
+    finally:
+        stores.close()
+
+
+def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Books with events enough for a helper spawned ahead, but too few donors to use it: none is left running."""
+    from infra import cli
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    stores = open_stores(url)
+    try:
+        stores.ledger.execute_batch(list(commands(0.0008, seed=49)))
+        stores.catch_up()
+        checksum = reports_checksum(stores.read_model)
+    finally:
+        stores.close()
+    spawned: list[subprocess.Popen[bytes]] = []
+
+    def spawning(dialect: str) -> subprocess.Popen[bytes]:
+        spawned.append(spawn_checksum_helper(dialect))
+        return spawned[-1]
+
+    monkeypatch.setattr(cli, "parallel_checksum_donors_min", 1)
+    monkeypatch.setattr(cli, "spawn_checksum_helper", spawning)
+    cli.replay(until_seq=None, store=url)
+    # (Its last line: in a test, structlog's default writes log lines to stdout too.)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["checksum"] == checksum
+    assert len(spawned) == 1 and spawned[0].returncode is not None
