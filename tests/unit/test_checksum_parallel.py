@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -209,39 +210,39 @@ def test_a_helper_with_every_donor_is_hashed_as_it_writes_and_checked_before_use
         stores.close()
 
 
-def test_a_helper_spawned_ahead_of_its_request_gives_the_checksum_of_one(tmp_path: Path) -> None:
-    """As a replay starts it, before the books are rebuilt: it gets its request once they are."""
+@contextmanager
+def _generated_books(tmp_path: Path, seed: int) -> Iterator[tuple[str, Stores]]:
+    """A SQLite store of a small generated ledger, its read model caught up: its URL and its stores."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     stores = open_stores(url)
     try:
-        stores.ledger.execute_batch(list(commands(0.0008, seed=47)))
-        child = spawn_checksum_helper("sqlite")
+        stores.ledger.execute_batch(list(commands(0.0008, seed=seed)))
+        stores.catch_up()
+        yield url, stores
+    finally:
+        stores.close()
+
+
+def test_a_helper_spawned_ahead_of_its_request_gives_the_checksum_of_one(tmp_path: Path) -> None:
+    """As a replay starts it, before the books are rebuilt: it gets its request once they are."""
+    child = spawn_checksum_helper("sqlite")
+    with _generated_books(tmp_path, seed=47) as (url, stores):
         # The store URL (a password, on PostgreSQL) is not on its command line: it comes with the request.
         assert url not in str(child.args)
-        stores.catch_up()
         helper = start_helper(url, stores.read_model, share=0.65, donors_min=0, spawned=child)
         assert helper is not None and helper.child is child
         with capture_logs() as logs:
-            assert reports_checksum_in_parallel(url, stores.read_model, helper=helper) == reports_checksum(
-                stores.read_model
-            )
+            checksum = reports_checksum_in_parallel(url, stores.read_model, helper=helper)
+        assert checksum == reports_checksum(stores.read_model)
         assert child.returncode == 0
         assert not [entry for entry in logs if entry["log_level"] == "warning"]
-    finally:
-        stores.close()
 
 
 def test_a_helper_spawned_ahead_for_books_with_too_few_donors_is_stopped(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    stores = open_stores(url)
-    try:
-        stores.ledger.execute_batch(list(commands(0.0008, seed=48)))
-        stores.catch_up()
+    with _generated_books(tmp_path, seed=48) as (url, stores):
         child = spawn_checksum_helper("sqlite")
         assert start_helper(url, stores.read_model, donors_min=10**6, spawned=child) is None
         assert child.returncode is not None  # stopped and waited for, not left behind
-    finally:
-        stores.close()
 
 
 def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
@@ -250,14 +251,8 @@ def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
     """Books with events enough for a helper spawned ahead, but too few donors to use it: none is left running."""
     from infra import cli
 
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    stores = open_stores(url)
-    try:
-        stores.ledger.execute_batch(list(commands(0.0008, seed=49)))
-        stores.catch_up()
+    with _generated_books(tmp_path, seed=49) as (url, stores):
         checksum = reports_checksum(stores.read_model)
-    finally:
-        stores.close()
     spawned: list[subprocess.Popen[bytes]] = []
 
     def spawning(dialect: str) -> subprocess.Popen[bytes]:

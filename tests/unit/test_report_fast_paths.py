@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -268,57 +268,61 @@ class _Recorder(SQLiteDatabase):
         return super().stream(sql, params)
 
 
-def test_donor_trails_read_donations_from_the_covering_index_alone() -> None:
+def _plans(database: _Recorder, business_id: str, chosen: Callable[[str], bool]) -> list[str]:
+    """SQLite's query plan, on one line, of each statement the database ran that `chosen` picks."""
+    return [
+        " ".join(
+            str(row[3])
+            for row in database.connection.execute(f"EXPLAIN QUERY PLAN {sql}", {"id": business_id, "as_of": 0})
+        )
+        for sql in database.statements
+        if chosen(sql)
+    ]
+
+
+def _books_with_an_old_index(index: str, seed: int) -> tuple[_Recorder, LedgerUnderTest]:
+    """A read model made before a change of its indexes (it has `index`), opened again and caught up."""
     database = _Recorder()
     books = LedgerUnderTest(read_model=ReadModel(database))
-    # A read model from before the covering index: its old index goes when the tables are opened.
-    database.connection.execute("CREATE INDEX ft_donations_by_donor ON ft_donations (donor_id, sequence)")
+    database.connection.execute(index)
     books.read_model.create_tables()
-    books.ledger.execute_batch(list(commands(0.0003, seed=12)))
+    books.ledger.execute_batch(list(commands(0.0003, seed=seed)))
     catch_up(books.application, books.read_model)
+    return database, books
+
+
+def _indexes(database: _Recorder) -> set[str]:
+    return {row[0] for row in database.connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_donor_trails_read_donations_from_the_covering_index_alone() -> None:
+    # A read model from before the covering index: its old index goes when the tables are opened.
+    database, books = _books_with_an_old_index(
+        "CREATE INDEX ft_donations_by_donor ON ft_donations (donor_id, sequence)", seed=12
+    )
     donor_id = books.read_model.ids("donor")[0]
     database.statements.clear()
     donor_report(books.read_model, donor_id)
     list(books.read_model.every_donor_donations())
-    plans = [
-        " ".join(
-            str(row[3])
-            for row in database.connection.execute(f"EXPLAIN QUERY PLAN {sql}", {"id": donor_id, "as_of": 0})
-        )
-        for sql in database.statements
-        if "FROM ft_donations " in sql and "JOIN" not in sql
-    ]
+    plans = _plans(database, donor_id, lambda sql: "FROM ft_donations " in sql and "JOIN" not in sql)
     assert len(plans) == 2
     assert all("COVERING INDEX ft_donations_by_donor_covering" in plan for plan in plans), plans
-    indexes = {row[0] for row in database.connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "ft_donations_by_donor" not in indexes
+    assert "ft_donations_by_donor" not in _indexes(database)
 
 
 def test_a_project_report_as_of_a_time_reads_a_range_of_its_movements() -> None:
     """Through (project_id, at), which replaced (project_id, kind, at): that one built slower and gave no range."""
-    database = _Recorder()
-    books = LedgerUnderTest(read_model=ReadModel(database))
-    # A read model from before: its old index goes when the tables are opened.
-    database.connection.execute("CREATE INDEX ft_movements_by_project ON ft_movements (project_id, kind, at)")
-    books.read_model.create_tables()
-    books.ledger.execute_batch(list(commands(0.0003, seed=13)))
-    catch_up(books.application, books.read_model)
+    database, books = _books_with_an_old_index(
+        "CREATE INDEX ft_movements_by_project ON ft_movements (project_id, kind, at)", seed=13
+    )
     project_id = books.read_model.ids("project")[0]
     whole = project_report(books.read_model, project_id)
     database.statements.clear()
     assert project_report(books.read_model, project_id, as_of=END_OF_TIME - 1) == whole
-    plans = [
-        " ".join(
-            str(row[3])
-            for row in database.connection.execute(f"EXPLAIN QUERY PLAN {sql}", {"id": project_id, "as_of": 0})
-        )
-        for sql in database.statements
-        if "FROM ft_movements " in sql
-    ]
+    plans = _plans(database, project_id, lambda sql: "FROM ft_movements " in sql)
     assert len(plans) == 1, plans
     assert plans[0].startswith("SEARCH ft_movements USING INDEX ft_movements_by_project_at (project_id=? AND at<?)")
-    indexes = {row[0] for row in database.connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "ft_movements_by_project" not in indexes
+    assert "ft_movements_by_project" not in _indexes(database)
 
 
 def test_donor_trails_in_bulk_read_the_movements_in_one_pass() -> None:
