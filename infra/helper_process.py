@@ -46,10 +46,12 @@ def send_request(child: subprocess.Popen[bytes], request: dict[str, Any]) -> Non
 
 
 def stop_helper_process(child: subprocess.Popen[bytes]) -> None:
-    """End the helper if it is still at work, and wait for it."""
+    """End the helper if it is still at work, and wait for it; close its stdin if it never got a request."""
     if child.poll() is None:
         child.terminate()
     child.wait()
+    if child.stdin is not None and not child.stdin.closed:
+        child.stdin.close()
 
 
 def read_request() -> dict[str, Any]:

@@ -243,6 +243,7 @@ def test_a_helper_spawned_ahead_for_books_with_too_few_donors_is_stopped(tmp_pat
         child = spawn_checksum_helper("sqlite")
         assert start_helper(url, stores.read_model, donors_min=10**6, spawned=child) is None
         assert child.returncode is not None  # stopped and waited for, not left behind
+        assert child.stdin is not None and child.stdin.closed
 
 
 def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
