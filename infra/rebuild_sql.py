@@ -453,12 +453,14 @@ def _rebuild(
         params = {"topic": topic, "after": 0, "until": until}
         if scanned and donations_read:
             continue  # the donations, written above
-        # Each of the second connection's tables as soon as it is done, in the order it makes them.
-        read_aside = others.table(kind, topic) if others is not None and not scanned else None
-        if others is not None and not scanned and read_aside is None:
-            # It failed: this connection reads what it did not (through its own list of events).
-            others = None
-            _list_events(writer, dialect, until)
+        read_aside = None
+        if others is not None and not scanned:
+            # Each of the second connection's tables as soon as it is done, in the order it makes them.
+            read_aside = others.table(kind, topic)
+            if read_aside is None:
+                # It failed: this connection reads what it did not (through its own list of events).
+                others = None
+                _list_events(writer, dialect, until)
         if read_aside is not None:
             read = f"SELECT * FROM {read_aside}"
             writer.execute(_update_from(kind, read) if kind in UPDATES else _insert(kind, read))
