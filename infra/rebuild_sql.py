@@ -21,7 +21,7 @@ import tempfile
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from uuid import UUID
 
 import structlog
@@ -33,7 +33,12 @@ from domain.project import Project
 from domain.registry import IdentifierClaim
 from infra.database import PostgresDatabase, PostgresSession, SQLiteDatabase, Writer
 from infra.helper_process import read_request, start_helper_process, stop_helper_process
-from infra.limits import parallel_rebuild_events_min, rebuild_donations_aside_share, rebuild_row_micros
+from infra.limits import (
+    parallel_rebuild_events_min,
+    rebuild_donations_aside_share,
+    rebuild_donations_aside_share_postgresql,
+    rebuild_row_micros,
+)
 from infra.read_model import (
     UPDATES,
     ReadModel,
@@ -48,6 +53,7 @@ from projections.facts import NO_FACTS, instant_micros
 from services.read_side import is_first_version
 
 log = structlog.get_logger()
+_T = TypeVar("_T")
 
 # A column's value, in the words of projections/facts.py: "text:F", "integer:F", "boolean:F"
 # and "micros:F" read the event's field F (a missing field is NULL, as getattr(event, F, None)
@@ -241,10 +247,12 @@ class _Dialect:
         else:
             state = f"convert_from({table}.state, 'UTF8')" + (" AS t" if text else "::jsonb AS s")
         if scanned:
-            # From :after on SQLite, where DonationsAside reads the later positions; PostgreSQL
-            # would read a range of positions through their index, one core alone (full size:
-            # 6.8 s against 3.4 s on both cores for the donations).
-            after = f" AND {position} > :after" if self.name == "sqlite" else ""
+            # From :after on SQLite, where DonationsAside reads the later positions, and for
+            # PostgreSQL's text, read on one core with the second connection reading the later
+            # positions (OtherRowsAside). Parsed as jsonb on both cores, PostgreSQL would read a
+            # range of positions through their index, one core alone (full size: 6.8 s against
+            # 3.4 s on both cores for the donations).
+            after = f" AND {position} > :after" if self.name == "sqlite" or text else ""
             source, where = table, f"{table}.topic = :topic{after} AND {position} <= :until"
         else:
             source, where = f"ft_rebuild_events r JOIN {table} ON {position} = r.position", "r.topic = :topic"
@@ -430,7 +438,9 @@ def _rebuild(
         # core: read as text, the donations are no faster on both cores than on one (full size:
         # 6.0 s against 5.9 s), and parallel workers would take the second connection's core.
         writer.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {_donations(dialect)}", _donations_params(until))
+        # Up to the second connection's share, which it reads once it has read the rest.
+        mine = _donations_params(until if others.donations_after is None else others.donations_after)
+        writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {_donations(dialect)}", mine)
         writer.execute("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
         listed = others.topics()
     if listed is None:
@@ -485,10 +495,22 @@ def _rebuild(
             writer.execute(_insert(kind, select), params)
     if isinstance(aside, DonationsAside):
         aside.add_its_rows(writer)
+    if donations_read and isinstance(aside, OtherRowsAside) and aside.donations_after is not None:
+        _add_later_donations(writer, dialect, aside)
     restore_primary_keys(writer, keys)
     events = int(counted()[0]["events"])
     target.track(writer, until, events)
     return events
+
+
+def _add_later_donations(writer: Writer, dialect: _Dialect, aside: OtherRowsAside) -> None:
+    """The donations after the second connection's `donations_after`: its table, or read here if it failed."""
+    table = aside.donations()
+    if table is not None:
+        writer.execute(_insert("donation", f"SELECT * FROM {table}"))
+    else:
+        params = _donations_params(aside.until) | {"after": aside.donations_after}
+        writer.execute(_insert("donation", _donations(dialect)), params)
 
 
 def _of_each_kind(topics: list[str]) -> list[tuple[str, str, tuple[Column, ...], str]]:
@@ -509,17 +531,22 @@ class OtherRowsAside:
     rest to read alone, on one core, before its transaction can commit: the list of the other
     events' positions, the movements, the updates (full size: 3.3 s with the other core idle).
     The second connection reads them meanwhile, each topic into a table of its own, and this
-    one copies them in. Other connections cannot read a temporary table, so these are unlogged
+    one copies them in. Then it reads the donations of the store's last positions (from
+    `donations_after` on), while this one copies in the other rows, and this one copies those
+    last. Other connections cannot read a temporary table, so these are unlogged
     tables in the read model's schema, named after the server process that made them; this
     connection drops them at the end, and a rebuild drops those that a rebuild which died left
     behind (whose server process is gone). If the second connection fails, this one reads
     what it did not, as without it.
     """
 
-    def __init__(self, database: PostgresDatabase, until: int) -> None:
+    def __init__(self, database: PostgresDatabase, until: int, donations_after: int | None = None) -> None:
         self.database, self.until = database, until
+        # This connection reads the donations up to it; the second one those after it (None: none).
+        self.donations_after = donations_after
         self.made: list[str] = []
         self._topics: Future[list[str]] = Future()
+        self._donations: Future[str] = Future()
         # One for each (kind, topic) of the listed topics, made before those are given.
         self._tables: dict[tuple[str, str], Future[str]] = {}
         self._failure_logged = False
@@ -528,14 +555,20 @@ class OtherRowsAside:
         self.thread.start()
 
     @classmethod
-    def start(cls, database: PostgresDatabase, events_min: int) -> OtherRowsAside | None:
-        """A second connection for a store of at least `events_min` events; None for fewer, or when none opens."""
+    def start(
+        cls, database: PostgresDatabase, events_min: int, share: float = rebuild_donations_aside_share_postgresql
+    ) -> OtherRowsAside | None:
+        """A second connection for a store of at least `events_min` events; None for fewer, or when none opens.
+
+        It reads the donations of the last `share` of the store's positions.
+        """
         table, position = EVENTS_TABLE["postgresql"]
         until = int(database.query(f"SELECT MAX({position}) AS last FROM {table}")[0]["last"] or 0)
         if until < max(events_min, 1):
             return None
+        later = round(until * share)
         try:
-            return cls(database, until)
+            return cls(database, until, until - later if later > 0 else None)
         except OperationalError as error:
             # The server's connections all taken, say: this connection reads everything itself.
             log.warning("rebuild_aside_failed", error=type(error).__name__)
@@ -543,11 +576,7 @@ class OtherRowsAside:
 
     def topics(self) -> list[str] | None:
         """The topics of the events it listed (those not scanned); None if it failed before it listed them."""
-        try:
-            return self._topics.result()
-        except Exception as error:  # noqa: BLE001 - this connection lists them instead
-            log.warning("rebuild_aside_failed", error=type(error).__name__)
-            return None
+        return self._result(self._topics)
 
     def table(self, kind: str, topic: str) -> str | None:
         """The table of rows it read for (kind, topic), once that one is done; None if it failed first.
@@ -556,8 +585,14 @@ class OtherRowsAside:
         0.5 s less than waiting for all of them, which ended with the payouts' updates).
         """
         future = self._tables.get((kind, topic))
-        if future is None:
-            return None
+        return None if future is None else self._result(future)
+
+    def donations(self) -> str | None:
+        """The table of the donations after `donations_after`, once it is done; None if it failed first."""
+        return self._result(self._donations)
+
+    def _result(self, future: Future[_T]) -> _T | None:
+        """What `future` holds; None if the second connection failed first (logged once)."""
         try:
             return future.result()
         except Exception as error:  # noqa: BLE001 - this connection reads the rest itself
@@ -565,6 +600,12 @@ class OtherRowsAside:
                 self._failure_logged = True
                 log.warning("rebuild_aside_failed", error=type(error).__name__)
             return None
+
+    def _made_table(self, session: PostgresSession, select: str, params: dict[str, object]) -> str:
+        table = f"{_ASIDE_PREFIX}{session.pid}_{len(self.made)}"
+        self.made.append(table)
+        session.execute(f"CREATE UNLOGGED TABLE {table} AS {select}", params)
+        return table
 
     def _read(self) -> None:
         session = self.session
@@ -576,16 +617,18 @@ class OtherRowsAside:
             self._tables = {(kind, topic): Future() for kind, _, _, topic in _of_each_kind(listed)}
             self._topics.set_result(listed)
             for kind, _, columns, topic in _of_each_kind(listed):
-                table = f"{_ASIDE_PREFIX}{session.pid}_{len(self.made)}"
-                self.made.append(table)
                 if kind in UPDATES:
                     select = _last_updates(kind, _select(dialect, (*columns, "sequence"), dialect.events(False)))
                 else:
                     select = _select(dialect, columns, dialect.events(False))
-                session.execute(f"CREATE UNLOGGED TABLE {table} AS {select}", {"topic": topic})
-                self._tables[kind, topic].set_result(table)
+                self._tables[kind, topic].set_result(self._made_table(session, select, {"topic": topic}))
+            if self.donations_after is not None:
+                # As this connection reads its own share: on one core, found in the text.
+                session.execute("SET max_parallel_workers_per_gather = 0")
+                params = _donations_params(self.until) | {"after": self.donations_after}
+                self._donations.set_result(self._made_table(session, _donations(dialect), params))
         except BaseException as error:  # noqa: BLE001 - raised to whoever waits for its results
-            futures: list[Future[Any]] = [self._topics, *self._tables.values()]
+            futures: list[Future[Any]] = [self._topics, *self._tables.values(), self._donations]
             for future in futures:
                 if not future.done():
                     future.set_exception(error)

@@ -374,11 +374,14 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
     from infra.database import PostgresSession
 
     made: list[str] = []
+    later_than: list[int] = []
     execute = PostgresSession.execute
 
     def noting(session: PostgresSession, sql: str, params: dict[str, Any] | None = None) -> None:
         if sql.startswith("CREATE UNLOGGED TABLE"):
             made.append(sql.split()[3])
+            if params is not None and params.get("topic") == "domain.project:Project.DonationReceived":
+                later_than.append(params["after"])
         execute(session, sql, params)
 
     def check(stores: Stores) -> None:
@@ -390,18 +393,28 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
             check_same_rows_as_python(stores, aside_events_min=1)
         assert not [entry for entry in logs if entry["event"] == "rebuild_aside_failed"]
         # The foundation, partner, payees, donors, project, disbursements, three kinds of
-        # movement and three kinds of update: each topic's rows read on the second connection.
-        assert len(made) == 12, made
+        # movement and three kinds of update: each topic's rows read on the second connection;
+        # then the donations of the last positions, last of all.
+        assert len(made) == 13, made
         assert aside_tables(stores) == [live]
+        # Each connection read some of the donations (the later ones include every shape of time).
+        (after,) = later_than
+        split = stores.database.query(
+            "SELECT COUNT(*) FILTER (WHERE sequence <= :after) AS here, COUNT(*) FILTER (WHERE sequence > :after) AS "
+            "there FROM ft_donations",
+            {"after": after},
+        )[0]
+        assert split["here"] > 0 and split["there"] >= 4, split
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(PostgresSession, "execute", noting)
         on_store(postgres_url, check)
 
 
-@pytest.mark.parametrize("fails_at", ["CREATE TEMP TABLE ft_rebuild_events", "CREATE UNLOGGED TABLE"])
+@pytest.mark.parametrize("fails_at", ["CREATE TEMP TABLE ft_rebuild_events", "CREATE UNLOGGED TABLE", "donations"])
 def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(postgres_url: str, fails_at: str) -> None:
-    """Before it listed the events, or after: the rows are the Python projection's, and its tables are gone.
+    """Before it listed the events, after, or at the later donations: the rows are the Python projection's, and
+    its tables are gone.
 
     A table it finished before it failed is copied in; the rest this connection reads itself.
     """
@@ -413,6 +426,8 @@ def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(post
     written: list[str] = []
 
     def failing(session: PostgresSession, sql: str, params: dict[str, Any] | None = None) -> None:
+        if fails_at == "donations" and (params or {}).get("topic") == "domain.project:Project.DonationReceived":
+            raise psycopg.errors.QueryCanceled("canceled by the test")
         if sql.startswith(fails_at):
             seen.append(sql)
             # Its list at once; its tables at the second, so that there is one to drop.
@@ -432,6 +447,9 @@ def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(post
         copied = [sql for sql in written if f"FROM {_ASIDE_PREFIX}" in sql]
         if fails_at.startswith("CREATE TEMP"):
             assert copied == []
+        elif fails_at == "donations":
+            # Every table of the other rows; the later donations read here.
+            assert len(copied) == 12, copied
         else:
             finished = seen[0].split()[3]
             assert len(copied) == 1 and copied[0].endswith(f"FROM {finished}) rows WHERE true ON CONFLICT DO NOTHING")
