@@ -128,6 +128,9 @@ class _Texts(dict[int, str]):
         return text
 
 
+_NOTHING_SPENT: Final[dict[tuple[str, str], int]] = {}
+
+
 def donor_trail(
     donor_id: str,
     donations: Iterable[Sequence[Any]],
@@ -137,25 +140,34 @@ def donor_trail(
     """The donor report from its rows: donations as (donation_id, project_id, currency, amount_minor), in
     ledger order; spending as (donation_id, kind, disbursement_id, payee_id, amount_minor), in ledger order.
 
+    Spending may be movements as they are (kinds payout, payee_refund and donor_refund), or
+    already summed by donation, disbursement and payee (donor_spending: payouts net of payee
+    refunds, as kind payout): they are summed here, each sum where its first row came. A sum
+    of zero (a payout the payee returned in full) is left out.
     `amounts` may be shared by many trails (a checksum builds every donor's).
     """
     texts = AmountTexts() if amounts is None else amounts
-    spent_of: dict[str, list[tuple[str, str, int]]] = {}
+    spent_of: dict[str, dict[tuple[str, str], int]] = {}
     refunded: dict[str, int] = {}
     for donation_id, kind, disbursement_id, payee_id, amount_minor in spending:
         if kind == "donor_refund":
             refunded[donation_id] = refunded.get(donation_id, 0) + amount_minor
-        elif amount_minor != 0:
-            spent_of.setdefault(donation_id, []).append((disbursement_id, payee_id, amount_minor))
+            continue
+        sums = spent_of.get(donation_id)
+        if sums is None:
+            sums = spent_of[donation_id] = {}
+        key = (disbursement_id, payee_id)
+        sums[key] = sums.get(key, 0) + (-amount_minor if kind == "payee_refund" else amount_minor)
     trail = []
     for donation_id, project_id, currency, amount_minor in donations:
         money = texts[currency]
         given_back = refunded.get(donation_id, 0)
         unspent = amount_minor - given_back
         spent = []
-        for disbursement_id, payee_id, taken in spent_of.get(donation_id, ()):
-            unspent -= taken
-            spent.append({"disbursement_id": disbursement_id, "payee_id": payee_id, "amount": money[taken]})
+        for (disbursement_id, payee_id), taken in spent_of.get(donation_id, _NOTHING_SPENT).items():
+            if taken:
+                unspent -= taken
+                spent.append({"disbursement_id": disbursement_id, "payee_id": payee_id, "amount": money[taken]})
         trail.append(
             {
                 "donation_id": donation_id,

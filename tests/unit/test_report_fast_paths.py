@@ -17,7 +17,7 @@ from infra.read_model import ReadModel
 from infra.rebuild_sql import rebuild_in_sql
 from infra.store import Stores
 from projections.checksum import KINDS, canonical_reports, canonical_reports_through_donors, entries, reports_checksum
-from projections.reports import END_OF_TIME, all_reports, donor_report, payee_report, project_report
+from projections.reports import END_OF_TIME, all_reports, donor_report, donor_trail, payee_report, project_report
 from services.read_side import catch_up, rebuild
 from tests.ledger_fixtures import LedgerUnderTest, on_store
 
@@ -133,6 +133,37 @@ def test_donor_trails_built_in_bulk_equal_each_donor_trail() -> None:
         assert trail == donor_report(books.read_model, donor_id)
         # What lets the checksum encode trails with canonical_text_json: text and null alone, ASCII keys.
         assert _text_alone(trail), donor_id
+
+
+def test_a_trail_of_movements_as_they_are_equals_the_trail_of_their_sums() -> None:
+    """The bulk way gives each movement, donor_spending their sums: donor_trail sums the former the same way."""
+    donations = [("DN-1", "P", "CNY", 10_000), ("DN-2", "P", "CNY", 5_000)]
+    movements = [
+        ("DN-1", "payout", "DB-1", "H1", 4_000),
+        ("DN-2", "payout", "DB-1", "H1", 5_000),
+        ("DN-1", "payout", "DB-2", "H2", 3_000),
+        ("DN-1", "payee_refund", "DB-1", "H1", 1_500),
+        ("DN-1", "donor_refund", None, None, 500),
+        ("DN-2", "payee_refund", "DB-1", "H1", 5_000),
+        ("DN-1", "donor_refund", None, None, 200),
+    ]
+    # donor_spending's rows: per donation, disbursement and payee, in the order of their first movement.
+    summed = [
+        ("DN-1", "payout", "DB-1", "H1", 2_500),
+        ("DN-2", "payout", "DB-1", "H1", 0),
+        ("DN-1", "payout", "DB-2", "H2", 3_000),
+        ("DN-1", "donor_refund", None, None, 700),
+    ]
+    trail = donor_trail("D", donations, movements)
+    assert trail == donor_trail("D", donations, summed)
+    first, second = trail["donations"]
+    assert first["spent"] == [
+        {"disbursement_id": "DB-1", "payee_id": "H1", "amount": "25.00"},
+        {"disbursement_id": "DB-2", "payee_id": "H2", "amount": "30.00"},
+    ]
+    assert (first["refunded"], first["unspent"]) == ("7.00", "38.00")
+    # Paid and returned in full: nothing spent, all of it unspent.
+    assert (second["spent"], second["unspent"]) == ([], "50.00")
 
 
 def test_payee_reports_built_in_bulk_equal_each_payee_report(tmp_path: Path) -> None:
