@@ -375,8 +375,8 @@ def rebuild_in_sql(
     A store of at least `aside_events_min` events is read on two cores. On SQLite a second
     process reads the donations in the last `aside_share` of its positions (DonationsAside,
     which chooses the share when none is given) while this one reads the rest; on PostgreSQL a
-    second connection reads every other kind of row while this one reads the donations
-    (OtherRowsAside).
+    second connection reads every other kind of row while this one reads the donations, then
+    the donations of the store's last positions (OtherRowsAside).
     """
     database = target.database
     dialect = _Dialect(database.dialect)
