@@ -659,13 +659,18 @@ class ReadModel:
         return str(rows[0]["name"]) if rows else None
 
     def project_payouts(self, project_id: str) -> list[dict[str, Any]]:
-        """Each paid disbursement of a project: payee, amount, when, and what the payee returned."""
+        """Each paid disbursement of a project: payee and its name, amount, when, and what the payee returned.
+
+        The names in the same query: one query a payout for them took 1.1 s for the largest
+        project at full size on PostgreSQL (11,124 payouts).
+        """
         return self.database.query(
-            "SELECT d.disbursement_id, d.payee_id, d.currency, d.amount_minor, d.paid_at, "
+            "SELECT d.disbursement_id, d.payee_id, p.name AS payee_name, d.currency, d.amount_minor, d.paid_at, "
             "COALESCE(SUM(m.amount_minor), 0) AS returned_minor FROM ft_disbursements d "
+            "LEFT JOIN ft_payees p ON p.payee_id = d.payee_id "
             "LEFT JOIN ft_movements m ON m.disbursement_id = d.disbursement_id AND m.kind = 'payee_refund' "
             "WHERE d.project_id = :id AND d.paid_at IS NOT NULL "
-            "GROUP BY d.disbursement_id, d.payee_id, d.currency, d.amount_minor, d.paid_at, d.paid_sequence "
+            "GROUP BY d.disbursement_id, d.payee_id, p.name, d.currency, d.amount_minor, d.paid_at, d.paid_sequence "
             "ORDER BY d.paid_sequence",
             {"id": project_id},
         )

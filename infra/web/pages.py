@@ -120,7 +120,7 @@ def add_pages(app: FastAPI) -> None:
             payouts = [
                 {
                     **row,
-                    "payee_name": stores.read_model.name_of("payee", row["payee_id"]) or row["payee_id"],
+                    "payee_name": row["payee_name"] or row["payee_id"],
                     "amount": format_amount(row["amount_minor"], row["currency"]),
                     "returned": format_amount(int(row["returned_minor"]), row["currency"]),
                     "paid_on": _day(int(row["paid_at"])),

@@ -86,6 +86,26 @@ def test_the_public_project_page_shows_payouts_with_dates_and_names_no_donor(
         assert donor not in page.text
 
 
+def test_the_public_project_page_names_each_payee_from_the_payouts_query_itself(
+    client: TestClient, served: ServedLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not one query a payout: the largest project at full size has 11,124 payouts."""
+    asked: list[tuple[str, str]] = []
+    name_of = served.stores.read_model.name_of
+
+    def noting(kind: str, business_id: str) -> str | None:
+        asked.append((kind, business_id))
+        return name_of(kind, business_id)
+
+    monkeypatch.setattr(served.stores.read_model, "name_of", noting)
+    payouts = served.stores.read_model.project_payouts("P-XL")
+    assert len(payouts) >= 2 and {row["payee_name"] for row in payouts} == {"第一人民医院"}
+    page = client.get("/pages/projects/P-XL", params={"lang": "en"})
+    assert 200 == page.status_code
+    assert page.text.count("第一人民医院") >= len(payouts)
+    assert [kind for kind, _ in asked] == ["project"]
+
+
 def test_the_auditor_page_shows_the_checkpoint_and_verifies_a_pasted_receipt(
     client: TestClient, served: ServedLedger, tmp_path: Path
 ) -> None:
