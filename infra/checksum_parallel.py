@@ -167,12 +167,14 @@ def reports_checksum_in_parallel(
     source: ReadModel,
     donors_min: int = parallel_checksum_donors_min,
     helper: ChecksumHelper | None = None,
+    spawned: subprocess.Popen[bytes] | None = None,
 ) -> str:
     """reports_checksum(source), with a share of the donors encoded by a process reading `url`.
 
-    `helper`, when given, was started earlier (start_helper); otherwise one is started here for half of them.
+    `helper`, when given, was started earlier (start_helper); otherwise one is started here for half of them,
+    in `spawned` when given (spawn_checksum_helper), which is stopped if it is not needed.
     """
-    helper = helper or start_helper(url, source, donors_min=donors_min)
+    helper = helper or start_helper(url, source, donors_min=donors_min, spawned=spawned)
     if helper is None:
         return reports_checksum(source)
     if helper.hashing:

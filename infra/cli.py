@@ -221,15 +221,16 @@ def replay(
                 share = replay_checksum_helper_share[target.database.dialect]
                 helper, spawned = start_helper(stores.url, target, share=share, spawned=spawned), None
         analyzed = target.analyze_aside()
-        checksum = (
-            reports_checksum(target)
-            if until_seq is not None
-            else reports_checksum_in_parallel(stores.url, target, helper=helper)
-        )
+        if until_seq is not None:
+            checksum = reports_checksum(target)
+        else:
+            # Books rebuilt the Python way: the helper spawned ahead takes half of the donors.
+            handed, spawned = spawned, None
+            checksum = reports_checksum_in_parallel(stores.url, target, helper=helper, spawned=handed)
         analyzed()
     finally:
         if spawned is not None:
-            stop_helper_process(spawned)  # unused: the books were rebuilt the Python way, or the rebuild failed
+            stop_helper_process(spawned)  # unused: the rebuild failed
         if helper is not None:
             helper.close()
         stores.close()

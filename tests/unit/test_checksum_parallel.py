@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -266,3 +267,31 @@ def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
     # (Its last line: in a test, structlog's default writes log lines to stdout too.)
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["checksum"] == checksum
     assert len(spawned) == 1 and spawned[0].returncode is not None
+
+
+def test_a_replay_the_python_way_hands_its_checksum_the_helper_it_spawned_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Books that SQL cannot rebuild: the helper spawned ahead encodes half of the donors, and no other starts."""
+    from infra import checksum_parallel, cli
+
+    with _generated_books(tmp_path, seed=50) as (url, stores):
+        checksum = reports_checksum(stores.read_model)
+    spawned: list[subprocess.Popen[bytes]] = []
+
+    def spawning(dialect: str) -> subprocess.Popen[bytes]:
+        spawned.append(spawn_checksum_helper(dialect))
+        return spawned[-1]
+
+    def with_any_donors(url: str, source: Any, helper: Any = None, spawned: Any = None) -> str:
+        return reports_checksum_in_parallel(url, source, donors_min=0, helper=helper, spawned=spawned)
+
+    monkeypatch.setattr(cli, "parallel_checksum_donors_min", 1)
+    monkeypatch.setattr(cli, "spawn_checksum_helper", spawning)
+    monkeypatch.setattr(checksum_parallel, "spawn_checksum_helper", spawning)
+    monkeypatch.setattr(cli, "rebuild_in_sql", lambda *args, **kwargs: None)
+    monkeypatch.setattr(cli, "reports_checksum_in_parallel", with_any_donors)
+    cli.replay(until_seq=None, store=url)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["checksum"] == checksum
+    # One helper, which did its share and exited well.
+    assert len(spawned) == 1 and spawned[0].returncode == 0
