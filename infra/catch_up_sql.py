@@ -29,7 +29,7 @@ from eventsourcing.application import Application
 
 from infra.database import SQLiteDatabase, Writer
 from infra.read_model import UPDATES, ReadModel, insert_target, positional_write
-from infra.rebuild_sql import _Dialect, _insert, _of_each_kind, _select, unknown_topics
+from infra.rebuild_sql import SqlDialect, insert_statement, of_each_kind, select_statement, unknown_topics
 from infra.store import EVENTS_TABLE
 from projections.facts import instant_micros
 
@@ -71,7 +71,7 @@ class PageInSQL:
         if not isinstance(database, SQLiteDatabase):
             raise TypeError("the report tables are caught up in SQL on SQLite only")
         self.application, self.read_model, self.database = application, read_model, database
-        self.dialect = _Dialect("sqlite")
+        self.dialect = SqlDialect("sqlite")
         self.table, self.position = EVENTS_TABLE["sqlite"]
         database.create_function("ft_instant_micros", instant_micros)
         for kind in _SUMMED:
@@ -116,18 +116,18 @@ class PageInSQL:
     def _write_rows(self, writer: Writer, topics: list[str], bounds: dict[str, int]) -> None:
         """Every row of the page's events: the inserts of each kind, then the updates in ledger order."""
         events = self._events()
-        for kind, _, columns, topic in _of_each_kind(topics):
+        for kind, _, columns, topic in of_each_kind(topics):
             params = bounds | {"topic": topic}
-            select = _select(self.dialect, columns, events, ordered=kind in UPDATES)
+            select = select_statement(self.dialect, columns, events, ordered=kind in UPDATES)
             if kind in UPDATES:
                 # Few rows, and a later update of the same row wins: applied one by one, in order.
                 rows = writer.query(select, params)
                 writer.executemany_values(positional_write(kind), [tuple(row.values()) for row in rows])
             elif kind in _SUMMED:
                 writer.execute(f"INSERT INTO {_page(kind)} {select}", params)
-                writer.execute(_insert(kind, f"SELECT * FROM {_page(kind)}"))
+                writer.execute(insert_statement(kind, f"SELECT * FROM {_page(kind)}"))
             else:
-                writer.execute(_insert(kind, select), params)
+                writer.execute(insert_statement(kind, select), params)
 
     def _events(self) -> str:
         """The page's events of topic :topic: `sequence` and the state as JSON, `s`."""

@@ -161,7 +161,7 @@ KEYS_SET_ASIDE: Final = ("ft_donations", "ft_movements")
 UNIQUE_VIOLATION: Final = "23505"
 
 
-class _Dialect:
+class SqlDialect:
     """How one database reads the stored events and a field of their JSON state `e.s`."""
 
     def __init__(self, dialect: str) -> None:
@@ -262,7 +262,7 @@ class _Dialect:
         return f"SELECT {position} AS sequence, {state} FROM {source} WHERE {where}{fence}"
 
 
-def _select(dialect: _Dialect, columns: tuple[Column, ...], events: str, ordered: bool = False) -> str:
+def select_statement(dialect: SqlDialect, columns: tuple[Column, ...], events: str, ordered: bool = False) -> str:
     """The SELECT that gives one topic's rows of one kind, columns in write order (named c0, c1, ...).
 
     `ordered`: in ledger order (for updates; inserts need no order, since every id is unique).
@@ -302,7 +302,7 @@ def _select(dialect: _Dialect, columns: tuple[Column, ...], events: str, ordered
     )
 
 
-def _fields_read_once(dialect: _Dialect, columns: tuple[Column, ...], events: str) -> str:
+def _fields_read_once(dialect: SqlDialect, columns: tuple[Column, ...], events: str) -> str:
     """SQLite: each field read from the JSON once, in a subquery, and a time turned into microseconds outside it.
 
     The microseconds' expression names its value up to six times, and SQLite would read the
@@ -350,7 +350,7 @@ def _aliased(values: list[str]) -> str:
     return ", ".join(f"{value} AS c{number}" for number, value in enumerate(values))
 
 
-def _insert(kind: str, select: str) -> str:
+def insert_statement(kind: str, select: str) -> str:
     table, columns = insert_target(kind)
     # (WHERE true: SQLite's parser would take ON CONFLICT for a join's ON.)
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM ({select}) rows WHERE true ON CONFLICT DO NOTHING"
@@ -379,7 +379,7 @@ def rebuild_in_sql(
     the donations of the store's last positions (OtherRowsAside).
     """
     database = target.database
-    dialect = _Dialect(database.dialect)
+    dialect = SqlDialect(database.dialect)
     aside: DonationsAside | OtherRowsAside | None = None
     if isinstance(database, SQLiteDatabase):
         database.create_function("ft_instant_micros", instant_micros)
@@ -412,7 +412,7 @@ def rebuild_in_sql(
 
 def _rebuild(
     writer: Writer,
-    dialect: _Dialect,
+    dialect: SqlDialect,
     application: Application[UUID],
     target: ReadModel,
     aside: DonationsAside | OtherRowsAside | None,
@@ -455,11 +455,11 @@ def _rebuild(
     target.empty(writer)
     keys = set_aside_primary_keys(writer, dialect.name, KEYS_SET_ASIDE)
     if donations_read:
-        writer.execute(_insert("donation", "SELECT * FROM ft_rebuild_rows"))
+        writer.execute(insert_statement("donation", "SELECT * FROM ft_rebuild_rows"))
         writer.execute("DROP TABLE ft_rebuild_rows")
-    for kind, _, columns, topic in _of_each_kind([*listed, *SCANNED]):
+    for kind, _, columns, topic in of_each_kind([*listed, *SCANNED]):
         scanned = topic in SCANNED
-        select = _select(dialect, columns, dialect.events(scanned), ordered=kind in UPDATES)
+        select = select_statement(dialect, columns, dialect.events(scanned), ordered=kind in UPDATES)
         params = {"topic": topic, "after": 0, "until": until}
         if scanned and donations_read:
             continue  # the donations, written above
@@ -473,9 +473,11 @@ def _rebuild(
                 _list_events(writer, dialect, until)
         if read_aside is not None:
             read = f"SELECT * FROM {read_aside}"
-            writer.execute(_update_from(kind, read) if kind in UPDATES else _insert(kind, read))
+            writer.execute(_update_from(kind, read) if kind in UPDATES else insert_statement(kind, read))
         elif kind in UPDATES and dialect.name == "postgresql":
-            writer.execute(_update(kind, _select(dialect, (*columns, "sequence"), dialect.events(scanned))), params)
+            writer.execute(
+                _update(kind, select_statement(dialect, (*columns, "sequence"), dialect.events(scanned))), params
+            )
         elif kind in UPDATES:
             # Few rows, and a later update of the same row wins: applied one by one, in order.
             rows = writer.query(select, params)
@@ -486,13 +488,13 @@ def _rebuild(
             # (full size: 3.0 s and 1 s, against 6.0 s for the one INSERT). Workers cannot
             # read temporary tables, so the listed topics gain nothing from this.
             writer.execute(f"CREATE TEMP TABLE ft_rebuild_rows AS {select}", params)
-            writer.execute(_insert(kind, "SELECT * FROM ft_rebuild_rows"))
+            writer.execute(insert_statement(kind, "SELECT * FROM ft_rebuild_rows"))
             writer.execute("DROP TABLE ft_rebuild_rows")
         elif isinstance(aside, DonationsAside) and topic == aside.topic:
             # This process reads the donations up to the second process's share.
-            writer.execute(_insert(kind, select), params | {"until": aside.after})
+            writer.execute(insert_statement(kind, select), params | {"until": aside.after})
         else:
-            writer.execute(_insert(kind, select), params)
+            writer.execute(insert_statement(kind, select), params)
     if isinstance(aside, DonationsAside):
         aside.add_its_rows(writer)
     if donations_read and isinstance(aside, OtherRowsAside) and aside.donations_after is not None:
@@ -503,17 +505,17 @@ def _rebuild(
     return events
 
 
-def _add_later_donations(writer: Writer, dialect: _Dialect, aside: OtherRowsAside) -> None:
+def _add_later_donations(writer: Writer, dialect: SqlDialect, aside: OtherRowsAside) -> None:
     """The donations after the second connection's `donations_after`: its table, or read here if it failed."""
     table = aside.donations()
     if table is not None:
-        writer.execute(_insert("donation", f"SELECT * FROM {table}"))
+        writer.execute(insert_statement("donation", f"SELECT * FROM {table}"))
     else:
         params = _donations_params(aside.until) | {"after": aside.donations_after}
-        writer.execute(_insert("donation", _donations(dialect)), params)
+        writer.execute(insert_statement("donation", _donations(dialect)), params)
 
 
-def _of_each_kind(topics: list[str]) -> list[tuple[str, str, tuple[Column, ...], str]]:
+def of_each_kind(topics: list[str]) -> list[tuple[str, str, tuple[Column, ...], str]]:
     """(kind, name, columns, topic) for each kind of row each of `topics` gives, in the order they are written."""
     return [
         (kind, name, columns, topic)
@@ -611,16 +613,18 @@ class OtherRowsAside:
         session = self.session
         try:
             _drop_abandoned(session)
-            dialect = _Dialect("postgresql")
+            dialect = SqlDialect("postgresql")
             session.execute(_list_statement(dialect), _list_params(self.until))
             listed = sorted(row["topic"] for row in session.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
-            self._tables = {(kind, topic): Future() for kind, _, _, topic in _of_each_kind(listed)}
+            self._tables = {(kind, topic): Future() for kind, _, _, topic in of_each_kind(listed)}
             self._topics.set_result(listed)
-            for kind, _, columns, topic in _of_each_kind(listed):
+            for kind, _, columns, topic in of_each_kind(listed):
                 if kind in UPDATES:
-                    select = _last_updates(kind, _select(dialect, (*columns, "sequence"), dialect.events(False)))
+                    select = _last_updates(
+                        kind, select_statement(dialect, (*columns, "sequence"), dialect.events(False))
+                    )
                 else:
-                    select = _select(dialect, columns, dialect.events(False))
+                    select = select_statement(dialect, columns, dialect.events(False))
                 self._tables[kind, topic].set_result(self._made_table(session, select, {"topic": topic}))
             if self.donations_after is not None:
                 # As this connection reads its own share: on one core, found in the text.
@@ -714,7 +718,7 @@ class DonationsAside:
             return
         log.warning("rebuild_aside_failed", exitcode=exitcode)
         writer.execute(
-            _insert("donation", _donations()), {"topic": self.topic, "after": self.after, "until": self.until}
+            insert_statement("donation", _donations()), {"topic": self.topic, "after": self.after, "until": self.until}
         )
 
     def close(self) -> None:
@@ -748,16 +752,16 @@ def aside_share(donations: int, movements: int) -> float:
 _ASIDE_ROWS: Final = "SELECT * FROM ft_aside.ft_rebuild_rows WHERE true ON CONFLICT DO NOTHING"
 
 
-def _donations(dialect: _Dialect | None = None) -> str:
+def _donations(dialect: SqlDialect | None = None) -> str:
     """The donations' rows up to :until (on SQLite, of the positions after :after)."""
-    dialect = dialect or _Dialect("sqlite")
+    dialect = dialect or SqlDialect("sqlite")
     if dialect.name == "postgresql":
         return _text_fields_select(dialect, SOURCES["donation"][0][1], dialect.events(scanned=True, text=True))
-    return _select(dialect, SOURCES["donation"][0][1], dialect.events(scanned=True))
+    return select_statement(dialect, SOURCES["donation"][0][1], dialect.events(scanned=True))
 
 
-def _text_fields_select(dialect: _Dialect, columns: tuple[Column, ...], events: str) -> str:
-    """PostgreSQL: _select's rows, each field found in the stored text instead of parsing it as jsonb.
+def _text_fields_select(dialect: SqlDialect, columns: tuple[Column, ...], events: str) -> str:
+    """PostgreSQL: select_statement's rows, each field found in the stored text instead of parsing it as jsonb.
 
     Parsing the JSON is most of a donation's cost (full size, one core: 9.1 s for the donations'
     rows through jsonb, 5.9 s this way). The ledger stores compact JSON (orjson's, or the
@@ -766,7 +770,7 @@ def _text_fields_select(dialect: _Dialect, columns: tuple[Column, ...], events: 
     Inside a JSON string every quote is escaped, so `"name":"` can only be a key, and these
     events nest no object holding their own field names. A row whose value is missing (null,
     or the JSON written with spaces), holds a backslash (an escape, which this reading would not
-    decode) or is not a plain integer is read through jsonb, as _select reads every row; ids,
+    decode) or is not a plain integer is read through jsonb, as select_statement reads every row; ids,
     currencies and times never hold one, so none is in the ledger's own stores.
     """
     found: list[str] = []
@@ -826,7 +830,7 @@ def read_donations_aside(store: str, path: str, after: int, until: int) -> None:
         database.close()
 
 
-def _list_events(writer: Writer, dialect: _Dialect, until: int) -> list[str]:
+def _list_events(writer: Writer, dialect: SqlDialect, until: int) -> list[str]:
     """List the position and topic of every event not of a scanned topic; returns the topics listed."""
     # Named with its schema: looking for a table that is not there, SQLite would read (and
     # lock, until the transaction ends) every attached file, DonationsAside's among them.
@@ -835,7 +839,7 @@ def _list_events(writer: Writer, dialect: _Dialect, until: int) -> list[str]:
     return sorted(row["topic"] for row in writer.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
 
 
-def _list_statement(dialect: _Dialect) -> str:
+def _list_statement(dialect: SqlDialect) -> str:
     """The list of the position and topic of every event up to :until that is not of a scanned topic."""
     excluded = ", ".join(f":scanned{number}" for number in range(len(SCANNED)))
     # CREATE TABLE AS, which PostgreSQL reads on both cores (INSERT ... SELECT it reads on one),

@@ -308,12 +308,12 @@ def test_postgresql_connection_checks(postgres_url: str, check: Callable[[Stores
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(moment=instants)
 def test_instants_in_postgresql_sql_are_those_of_instant_micros(postgres_server: str, moment: datetime) -> None:
-    from infra.rebuild_sql import _Dialect
+    from infra.rebuild_sql import SqlDialect
     from projections.facts import instant_micros
 
     text = stored_time(moment)
     with psycopg.connect(postgres_server) as connection:
-        ((micros,),) = connection.execute(f"SELECT {_Dialect('postgresql').micros('%(t)s::text')}", {"t": text})
+        ((micros,),) = connection.execute(f"SELECT {SqlDialect('postgresql').micros('%(t)s::text')}", {"t": text})
     assert micros == instant_micros(text)
 
 

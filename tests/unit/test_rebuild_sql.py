@@ -29,7 +29,7 @@ from infra.rebuild_sql import (
     KEYS_SET_ASIDE,
     SOURCES,
     DonationsAside,
-    _Dialect,
+    SqlDialect,
     aside_share,
     rebuild_in_sql,
     unknown_topics,
@@ -465,5 +465,5 @@ def test_instants_in_sqlite_sql_are_those_of_instant_micros(moment: datetime) ->
     text = stored_time(moment)
     connection = sqlite3.connect(":memory:")
     connection.create_function("ft_instant_micros", 1, instant_micros, deterministic=True)
-    ((micros,),) = connection.execute(f"SELECT {_Dialect('sqlite').micros(':t')}", {"t": text}).fetchall()
+    ((micros,),) = connection.execute(f"SELECT {SqlDialect('sqlite').micros(':t')}", {"t": text}).fetchall()
     assert micros == instant_micros(text)
