@@ -247,13 +247,14 @@ def test_a_helper_spawned_ahead_for_books_with_too_few_donors_is_stopped(tmp_pat
         assert child.stdin is not None and child.stdin.closed
 
 
-def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Books with events enough for a helper spawned ahead, but too few donors to use it: none is left running."""
-    from infra import cli
+def _replay_spawning_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], seed: int, **patched: Any
+) -> list[subprocess.Popen[bytes]]:
+    """A replay of generated books that spawns its checksum's helper ahead (cli's names `patched` too); the helpers
+    it spawned, after checking that it printed the checksum of one process."""
+    from infra import checksum_parallel, cli
 
-    with _generated_books(tmp_path, seed=49) as (url, stores):
+    with _generated_books(tmp_path, seed=seed) as (url, stores):
         checksum = reports_checksum(stores.read_model)
     spawned: list[subprocess.Popen[bytes]] = []
 
@@ -263,9 +264,20 @@ def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
 
     monkeypatch.setattr(cli, "parallel_checksum_donors_min", 1)
     monkeypatch.setattr(cli, "spawn_checksum_helper", spawning)
+    monkeypatch.setattr(checksum_parallel, "spawn_checksum_helper", spawning)
+    for name, value in patched.items():
+        monkeypatch.setattr(cli, name, value)
     cli.replay(until_seq=None, store=url)
     # (Its last line: in a test, structlog's default writes log lines to stdout too.)
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["checksum"] == checksum
+    return spawned
+
+
+def test_a_replay_stops_the_helper_it_spawned_ahead_whatever_became_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Books with events enough for a helper spawned ahead, but too few donors to use it: none is left running."""
+    spawned = _replay_spawning_ahead(tmp_path, monkeypatch, capsys, seed=49)
     assert len(spawned) == 1 and spawned[0].returncode is not None
 
 
@@ -273,25 +285,17 @@ def test_a_replay_the_python_way_hands_its_checksum_the_helper_it_spawned_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Books that SQL cannot rebuild: the helper spawned ahead encodes half of the donors, and no other starts."""
-    from infra import checksum_parallel, cli
-
-    with _generated_books(tmp_path, seed=50) as (url, stores):
-        checksum = reports_checksum(stores.read_model)
-    spawned: list[subprocess.Popen[bytes]] = []
-
-    def spawning(dialect: str) -> subprocess.Popen[bytes]:
-        spawned.append(spawn_checksum_helper(dialect))
-        return spawned[-1]
 
     def with_any_donors(url: str, source: Any, helper: Any = None, spawned: Any = None) -> str:
         return reports_checksum_in_parallel(url, source, donors_min=0, helper=helper, spawned=spawned)
 
-    monkeypatch.setattr(cli, "parallel_checksum_donors_min", 1)
-    monkeypatch.setattr(cli, "spawn_checksum_helper", spawning)
-    monkeypatch.setattr(checksum_parallel, "spawn_checksum_helper", spawning)
-    monkeypatch.setattr(cli, "rebuild_in_sql", lambda *args, **kwargs: None)
-    monkeypatch.setattr(cli, "reports_checksum_in_parallel", with_any_donors)
-    cli.replay(until_seq=None, store=url)
-    assert json.loads(capsys.readouterr().out.splitlines()[-1])["checksum"] == checksum
+    spawned = _replay_spawning_ahead(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        seed=50,
+        rebuild_in_sql=lambda *args, **kwargs: None,
+        reports_checksum_in_parallel=with_any_donors,
+    )
     # One helper, which did its share and exited well.
     assert len(spawned) == 1 and spawned[0].returncode == 0
