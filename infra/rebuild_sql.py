@@ -529,17 +529,17 @@ def of_each_kind(topics: list[str]) -> list[tuple[str, str, tuple[Column, ...], 
 class OtherRowsAside:
     """PostgreSQL: a second connection reading every kind of row but the donations, while this one reads those.
 
-    The donations' read runs on both cores (CREATE TABLE AS), and this connection then has the
-    rest to read alone, on one core, before its transaction can commit: the list of the other
-    events' positions, the movements, the updates (full size: 3.3 s with the other core idle).
-    The second connection reads them meanwhile, each topic into a table of its own, and this
-    one copies them in. Then it reads the donations of the store's last positions (from
-    `donations_after` on), while this one copies in the other rows, and this one copies those
-    last. Other connections cannot read a temporary table, so these are unlogged
-    tables in the read model's schema, named after the server process that made them; this
-    connection drops them at the end, and a rebuild drops those that a rebuild which died left
-    behind (whose server process is gone). If the second connection fails, this one reads
-    what it did not, as without it.
+    This connection reads the donations on one core, found in their text, and would then have
+    the rest to read alone before its transaction can commit: the list of the other events'
+    positions, the movements, the updates (full size: 3.3 s with the other core idle). The
+    second connection reads them meanwhile, each topic into a table of its own, and this one
+    copies them in. Then it reads the donations of the store's last positions (from
+    `donations_after` on) while this one copies in the other rows, and this one copies those in
+    last. Other connections cannot read a temporary table, so these are unlogged tables in the
+    read model's schema, named after the server process that made them; this connection drops
+    them at the end, and a rebuild drops those that a rebuild which died left behind (whose
+    server process is gone). If the second connection fails, this one reads what it did not,
+    as without it.
     """
 
     def __init__(self, database: PostgresDatabase, until: int, donations_after: int | None = None) -> None:
