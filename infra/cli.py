@@ -224,7 +224,7 @@ def replay(
         if until_seq is not None:
             checksum = reports_checksum(target)
         else:
-            # Books rebuilt the Python way: the helper spawned ahead takes half of the donors.
+            # After a rebuild the Python way, the helper spawned ahead (if any) takes half of the donors.
             handed, spawned = spawned, None
             checksum = reports_checksum_in_parallel(stores.url, target, helper=helper, spawned=handed)
         analyzed()
