@@ -498,20 +498,20 @@ def _rebuild(
     if isinstance(aside, DonationsAside):
         aside.add_its_rows(writer)
     if donations_read and isinstance(aside, OtherRowsAside) and aside.donations_after is not None:
-        _add_later_donations(writer, dialect, aside)
+        _add_later_donations(writer, dialect, aside, aside.donations_after)
     restore_primary_keys(writer, keys)
     events = int(counted()[0]["events"])
     target.track(writer, until, events)
     return events
 
 
-def _add_later_donations(writer: Writer, dialect: SqlDialect, aside: OtherRowsAside) -> None:
-    """The donations after the second connection's `donations_after`: its table, or read here if it failed."""
+def _add_later_donations(writer: Writer, dialect: SqlDialect, aside: OtherRowsAside, after: int) -> None:
+    """The donations after position `after`: the second connection's table, or read here if it failed."""
     table = aside.donations()
     if table is not None:
         writer.execute(insert_statement("donation", f"SELECT * FROM {table}"))
     else:
-        params = _donations_params(aside.until) | {"after": aside.donations_after}
+        params = _donations_params(aside.until, after)
         writer.execute(insert_statement("donation", _donations(dialect)), params)
 
 
@@ -557,18 +557,16 @@ class OtherRowsAside:
         self.thread.start()
 
     @classmethod
-    def start(
-        cls, database: PostgresDatabase, events_min: int, share: float = rebuild_donations_aside_share_postgresql
-    ) -> OtherRowsAside | None:
+    def start(cls, database: PostgresDatabase, events_min: int) -> OtherRowsAside | None:
         """A second connection for a store of at least `events_min` events; None for fewer, or when none opens.
 
-        It reads the donations of the last `share` of the store's positions.
+        It reads the donations of the store's last positions (rebuild_donations_aside_share_postgresql).
         """
         table, position = EVENTS_TABLE["postgresql"]
         until = int(database.query(f"SELECT MAX({position}) AS last FROM {table}")[0]["last"] or 0)
         if until < max(events_min, 1):
             return None
-        later = round(until * share)
+        later = round(until * rebuild_donations_aside_share_postgresql)
         try:
             return cls(database, until, until - later if later > 0 else None)
         except OperationalError as error:
@@ -629,7 +627,7 @@ class OtherRowsAside:
             if self.donations_after is not None:
                 # As this connection reads its own share: on one core, found in the text.
                 session.execute("SET max_parallel_workers_per_gather = 0")
-                params = _donations_params(self.until) | {"after": self.donations_after}
+                params = _donations_params(self.until, self.donations_after)
                 self._donations.set_result(self._made_table(session, _donations(dialect), params))
         except BaseException as error:  # noqa: BLE001 - raised to whoever waits for its results
             futures: list[Future[Any]] = [self._topics, *self._tables.values(), self._donations]
@@ -717,9 +715,7 @@ class DonationsAside:
             writer.execute(f"INSERT INTO {table} ({', '.join(columns)}) {_ASIDE_ROWS}")
             return
         log.warning("rebuild_aside_failed", exitcode=exitcode)
-        writer.execute(
-            insert_statement("donation", _donations()), {"topic": self.topic, "after": self.after, "until": self.until}
-        )
+        writer.execute(insert_statement("donation", _donations()), _donations_params(self.until, self.after))
 
     def close(self) -> None:
         stop_helper_process(self.child)
@@ -806,8 +802,9 @@ def _text_fields_select(dialect: SqlDialect, columns: tuple[Column, ...], events
     )
 
 
-def _donations_params(until: int) -> dict[str, object]:
-    return {"topic": DonationsAside.topic, "after": 0, "until": until}
+def _donations_params(until: int, after: int = 0) -> dict[str, object]:
+    """_donations()' parameters: the donations of positions `after` < p <= `until`."""
+    return {"topic": DonationsAside.topic, "after": after, "until": until}
 
 
 def read_donations_aside(store: str, path: str, after: int, until: int) -> None:
@@ -824,7 +821,7 @@ def read_donations_aside(store: str, path: str, after: int, until: int) -> None:
         database.connection.execute("ATTACH DATABASE :path AS ft_aside", {"path": path})
         database.connection.execute(
             f"CREATE TABLE ft_aside.ft_rebuild_rows AS {_donations()}",
-            {"topic": DonationsAside.topic, "after": after, "until": until},
+            _donations_params(until, after),
         )
     finally:
         database.close()
