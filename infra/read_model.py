@@ -82,6 +82,19 @@ def _in_dialect(statement: str, dialect: str) -> str:
     return statement
 
 
+def table_without_key(table: str, named: str) -> tuple[str, str]:
+    """PostgreSQL: the CREATE TABLE of `table` for a table named `named`, without its primary key; and that key.
+
+    The key is the clause for ALTER TABLE .. ADD CONSTRAINT, to build once the rows are in.
+    """
+    statement = next(s for s in SCHEMA if s.startswith(f"CREATE TABLE IF NOT EXISTS {table} ("))
+    found = re.fullmatch(r"(.*), (PRIMARY KEY \([^)]*\))\)", _in_dialect(statement, "postgresql"), re.DOTALL)
+    if found is None:
+        raise ValueError(f"{table} has no primary key of its own clause")
+    created = found.group(1).replace(f"CREATE TABLE IF NOT EXISTS {table} (", f"CREATE TABLE {named} (", 1)
+    return created + ")", found.group(2)
+
+
 _SECONDARY_INDEXES: Final = [
     statement.split(" ON ")[0].rsplit(" ", 1)[1] for statement in SCHEMA if statement.startswith("CREATE INDEX")
 ]

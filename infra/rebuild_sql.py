@@ -41,11 +41,13 @@ from infra.limits import (
 )
 from infra.read_model import (
     UPDATES,
+    PrimaryKeys,
     ReadModel,
     insert_target,
     positional_write,
     restore_primary_keys,
     set_aside_primary_keys,
+    table_without_key,
     update_target,
 )
 from infra.store import EVENTS_TABLE
@@ -350,8 +352,10 @@ def _aliased(values: list[str]) -> str:
     return ", ".join(f"{value} AS c{number}" for number, value in enumerate(values))
 
 
-def insert_statement(kind: str, select: str) -> str:
+def insert_statement(kind: str, select: str, into: str | None = None) -> str:
+    """The INSERT of `kind`'s rows from `select`: into its table, or into the table named `into` (of its columns)."""
     table, columns = insert_target(kind)
+    table = into or table
     # (WHERE true: SQLite's parser would take ON CONFLICT for a join's ON.)
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM ({select}) rows WHERE true ON CONFLICT DO NOTHING"
 
@@ -454,6 +458,8 @@ def _rebuild(
         return None
     target.empty(writer)
     keys = set_aside_primary_keys(writer, dialect.name, KEYS_SET_ASIDE)
+    # The second connection makes the movements' table whole: it takes ft_movements' place at the end.
+    movements_aside = others
     if donations_read:
         writer.execute(insert_statement("donation", "SELECT * FROM ft_rebuild_rows"))
         writer.execute("DROP TABLE ft_rebuild_rows")
@@ -463,6 +469,8 @@ def _rebuild(
         params = {"topic": topic, "after": 0, "until": until}
         if scanned and donations_read:
             continue  # the donations, written above
+        if kind == "movement" and movements_aside is not None:
+            continue
         read_aside = None
         if others is not None and not scanned:
             # Each of the second connection's tables as soon as it is done, in the order it makes them.
@@ -497,12 +505,38 @@ def _rebuild(
             writer.execute(insert_statement(kind, select), params)
     if isinstance(aside, DonationsAside):
         aside.add_its_rows(writer)
+    if movements_aside is not None:
+        keys = _put_movements_in_place(writer, dialect, movements_aside, keys, listed if others is None else None)
     if donations_read and isinstance(aside, OtherRowsAside) and aside.donations_after is not None:
         _add_later_donations(writer, dialect, aside, aside.donations_after)
     restore_primary_keys(writer, keys)
     events = int(counted()[0]["events"])
     target.track(writer, until, events)
     return events
+
+
+def _put_movements_in_place(
+    writer: Writer, dialect: SqlDialect, aside: OtherRowsAside, keys: PrimaryKeys, listed: list[str] | None
+) -> PrimaryKeys:
+    """The second connection's table of movements in ft_movements' place, with its key; the keys left to restore.
+
+    If it failed, this connection reads the movements itself: through its own list of the
+    events (`listed`, its topics) if it made one when a table before failed, else one made here.
+    """
+    table = aside.movements()
+    if table is None:
+        if listed is None:
+            listed = _list_events(writer, dialect, aside.until)
+        for kind, _, columns, topic in of_each_kind(listed):
+            if kind == "movement":
+                select = select_statement(dialect, columns, dialect.events(False))
+                writer.execute(insert_statement(kind, select), {"topic": topic, "after": 0, "until": aside.until})
+        return keys
+    # ft_movements is empty (target.empty) and without its key: it goes, and the table takes its name.
+    writer.execute("DROP TABLE ft_movements")
+    writer.execute(f"ALTER TABLE {table} RENAME TO ft_movements")
+    writer.execute(f"ALTER TABLE ft_movements RENAME CONSTRAINT {table}{MOVEMENTS_KEY} TO ft_movements_pkey")
+    return [key for key in keys if key[0] != "ft_movements"]
 
 
 def _add_later_donations(writer: Writer, dialect: SqlDialect, aside: OtherRowsAside, after: int) -> None:
@@ -549,7 +583,8 @@ class OtherRowsAside:
         self.made: list[str] = []
         self._topics: Future[list[str]] = Future()
         self._donations: Future[str] = Future()
-        # One for each (kind, topic) of the listed topics, made before those are given.
+        self._movements: Future[str] = Future()
+        # One for each (kind, topic) of the listed topics but the movements', made before those are given.
         self._tables: dict[tuple[str, str], Future[str]] = {}
         self._failure_logged = False
         self.session = database.session()
@@ -591,6 +626,15 @@ class OtherRowsAside:
         """The table of the donations after `donations_after`, once it is done; None if it failed first."""
         return self._result(self._donations)
 
+    def movements(self) -> str | None:
+        """Every movement, in a logged table like ft_movements, with its key; None if it failed first.
+
+        This connection puts it in ft_movements' place (_put_movements_in_place) rather than
+        copying its rows in: a copy wrote them and their WAL a second time, and built their key,
+        on the connection that sets the pace.
+        """
+        return self._result(self._movements)
+
     def _result(self, future: Future[_T]) -> _T | None:
         """What `future` holds; None if the second connection failed first (logged once)."""
         try:
@@ -601,10 +645,27 @@ class OtherRowsAside:
                 log.warning("rebuild_aside_failed", error=type(error).__name__)
             return None
 
-    def _made_table(self, session: PostgresSession, select: str, params: dict[str, object]) -> str:
+    def _named(self, session: PostgresSession) -> str:
         table = f"{_ASIDE_PREFIX}{session.pid}_{len(self.made)}"
         self.made.append(table)
+        return table
+
+    def _made_table(self, session: PostgresSession, select: str, params: dict[str, object]) -> str:
+        table = self._named(session)
         session.execute(f"CREATE UNLOGGED TABLE {table} AS {select}", params)
+        return table
+
+    def _made_movements(
+        self, session: PostgresSession, dialect: SqlDialect, topics: list[tuple[tuple[Column, ...], str]]
+    ) -> str:
+        """The movements of `topics` ((columns, topic) each) in a table ready to take ft_movements' place."""
+        table = self._named(session)
+        created, key = table_without_key("ft_movements", table)
+        session.execute(created)
+        for columns, topic in topics:
+            select = select_statement(dialect, columns, dialect.events(False))
+            session.execute(insert_statement("movement", select, into=table), {"topic": topic})
+        session.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}{MOVEMENTS_KEY} {key}")
         return table
 
     def _read(self) -> None:
@@ -614,9 +675,13 @@ class OtherRowsAside:
             dialect = SqlDialect("postgresql")
             session.execute(_list_statement(dialect), _list_params(self.until))
             listed = sorted(row["topic"] for row in session.query("SELECT DISTINCT topic FROM ft_rebuild_events"))
-            self._tables = {(kind, topic): Future() for kind, _, _, topic in of_each_kind(listed)}
+            self._tables = {(kind, topic): Future() for kind, _, _, topic in of_each_kind(listed) if kind != "movement"}
             self._topics.set_result(listed)
+            movements = []
             for kind, _, columns, topic in of_each_kind(listed):
+                if kind == "movement":
+                    movements.append((columns, topic))
+                    continue
                 if kind in UPDATES:
                     select = _last_updates(
                         kind, select_statement(dialect, (*columns, "sequence"), dialect.events(False))
@@ -624,13 +689,15 @@ class OtherRowsAside:
                 else:
                     select = select_statement(dialect, columns, dialect.events(False))
                 self._tables[kind, topic].set_result(self._made_table(session, select, {"topic": topic}))
+            # After the small tables, which this connection copies in while this one is made.
+            self._movements.set_result(self._made_movements(session, dialect, movements))
             if self.donations_after is not None:
                 # As this connection reads its own share: on one core, found in the text.
                 session.execute("SET max_parallel_workers_per_gather = 0")
                 params = _donations_params(self.until, self.donations_after)
                 self._donations.set_result(self._made_table(session, _donations(dialect), params))
         except BaseException as error:  # noqa: BLE001 - raised to whoever waits for its results
-            futures: list[Future[Any]] = [self._topics, *self._tables.values(), self._donations]
+            futures: list[Future[Any]] = [self._topics, *self._tables.values(), self._movements, self._donations]
             for future in futures:
                 if not future.done():
                     future.set_exception(error)
@@ -649,6 +716,8 @@ class OtherRowsAside:
 
 
 _ASIDE_PREFIX: Final = "ft_rebuild_aside_"
+# The primary key of the second connection's table of movements: its table's name and this.
+MOVEMENTS_KEY: Final = "_pkey"
 
 
 def _drop_abandoned(session: PostgresSession) -> None:

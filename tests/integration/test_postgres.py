@@ -368,12 +368,28 @@ def aside_tables(stores: Stores) -> list[str]:
     return sorted(row["tablename"] for row in rows)
 
 
+def movements_table(stores: Stores) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """ft_movements' persistence, columns (name, type, collation, nullable), and constraints with their indexes."""
+    persistence = stores.database.query("SELECT relpersistence FROM pg_class WHERE oid = 'ft_movements'::regclass")
+    columns = stores.database.query(
+        "SELECT attnum, attname, format_type(atttypid, atttypmod) AS type, attnotnull, "
+        "(SELECT collname FROM pg_collation WHERE oid = attcollation) AS collation FROM pg_attribute "
+        "WHERE attrelid = 'ft_movements'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+    )
+    constraints = stores.database.query(
+        "SELECT conname, pg_get_constraintdef(c.oid) AS definition, i.relname AS index FROM pg_constraint c "
+        "LEFT JOIN pg_class i ON i.oid = c.conindid WHERE conrelid = 'ft_movements'::regclass ORDER BY conname"
+    )
+    return persistence[0]["relpersistence"], columns, constraints
+
+
 def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(postgres_url: str) -> None:
     """Every kind but the donations comes from its tables; a dead rebuild's tables go, a live one's stay."""
     from infra import rebuild_sql
     from infra.database import PostgresSession
 
     made: list[str] = []
+    logged: list[str] = []
     later_than: list[int] = []
     execute = PostgresSession.execute
 
@@ -382,6 +398,8 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
             made.append(sql.split()[3])
             if params is not None and params.get("topic") == "domain.project:Project.DonationReceived":
                 later_than.append(params["after"])
+        elif sql.startswith(f"CREATE TABLE {rebuild_sql._ASIDE_PREFIX}"):
+            logged.append(sql.split()[2])
         execute(session, sql, params)
 
     def check(stores: Stores) -> None:
@@ -389,13 +407,17 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
         dead, live = f"{rebuild_sql._ASIDE_PREFIX}2147483646_0", f"{rebuild_sql._ASIDE_PREFIX}{live_pid}_0"
         for table in (dead, live):
             stores.database.query(f"CREATE UNLOGGED TABLE {table} (x int)")
+        made_by_schema = movements_table(stores)
         with capture_logs() as logs:
             check_same_rows_as_python(stores, aside_events_min=1)
         assert not [entry for entry in logs if entry["event"] == "rebuild_aside_failed"]
-        # The foundation, partner, payees, donors, project, disbursements, three kinds of
-        # movement and three kinds of update: each topic's rows read on the second connection;
-        # then the donations of the last positions, last of all.
-        assert len(made) == 13, made
+        # The foundation, partner, payees, donors, project, disbursements and three kinds of
+        # update: each topic's rows read on the second connection; then the donations of the
+        # last positions, last of all. The three kinds of movement went into one logged table,
+        # which took ft_movements' place: the same columns, key and name as the schema makes.
+        assert len(made) == 10, made
+        assert len(logged) == 1 and logged[0] not in made
+        assert movements_table(stores) == made_by_schema
         assert aside_tables(stores) == [live]
         # Each connection read some of the donations (the later ones include every shape of time).
         (after,) = later_than
@@ -411,10 +433,12 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
         on_store(postgres_url, check)
 
 
-@pytest.mark.parametrize("fails_at", ["CREATE TEMP TABLE ft_rebuild_events", "CREATE UNLOGGED TABLE", "donations"])
+@pytest.mark.parametrize(
+    "fails_at", ["CREATE TEMP TABLE ft_rebuild_events", "CREATE UNLOGGED TABLE", "ALTER TABLE", "donations"]
+)
 def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(postgres_url: str, fails_at: str) -> None:
-    """Before it listed the events, after, or at the later donations: the rows are the Python projection's, and
-    its tables are gone.
+    """Before it listed the events, after, at the movements' key, or at the later donations: the rows are the
+    Python projection's, and its tables are gone.
 
     A table it finished before it failed is copied in; the rest this connection reads itself.
     """
@@ -430,8 +454,8 @@ def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(post
             raise psycopg.errors.QueryCanceled("canceled by the test")
         if sql.startswith(fails_at):
             seen.append(sql)
-            # Its list at once; its tables at the second, so that there is one to drop.
-            if fails_at.startswith("CREATE TEMP") or len(seen) == 2:
+            # Its list and the movements' key at once; its tables at the second, so that there is one to drop.
+            if not fails_at.startswith("CREATE UNLOGGED") or len(seen) == 2:
                 raise psycopg.errors.QueryCanceled("canceled by the test")
         execute(session, sql, params)
 
@@ -445,11 +469,16 @@ def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(post
         assert [entry["error"] for entry in logs if entry["event"] == "rebuild_aside_failed"] == ["QueryCanceled"]
         assert aside_tables(stores) == []
         copied = [sql for sql in written if f"FROM {_ASIDE_PREFIX}" in sql]
+        put_in_place = [sql for sql in written if sql.endswith(" RENAME TO ft_movements")]
         if fails_at.startswith("CREATE TEMP"):
-            assert copied == []
+            assert copied == [] and put_in_place == []
+        elif fails_at == "ALTER TABLE":
+            # Every table of the other rows but the movements', which this connection read.
+            assert len(copied) == 9 and put_in_place == [], copied
+            assert any(sql.startswith("INSERT INTO ft_movements") for sql in written)
         elif fails_at == "donations":
-            # Every table of the other rows; the later donations read here.
-            assert len(copied) == 12, copied
+            # Every table of the other rows, and the movements' in its place; the later donations read here.
+            assert len(copied) == 9 and len(put_in_place) == 1, copied
         else:
             finished = seen[0].split()[3]
             assert len(copied) == 1 and copied[0].endswith(f"FROM {finished}) rows WHERE true ON CONFLICT DO NOTHING")
