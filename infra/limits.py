@@ -116,9 +116,10 @@ rebuild_donations_aside_share: Final = 0.6
 # On PostgreSQL, the share of the store's last positions whose donations the second connection
 # reads once it has read every other kind of row (OtherRowsAside), while this connection reads
 # the rest and copies in the other rows: without it that connection sat idle while this one read
-# the donations and copied every row (docs/PERFORMANCE.md, change 119). Since change 121 it also
-# makes the movements' table whole, where this connection copied it, so its share is smaller.
-rebuild_donations_aside_share_postgresql: Final = 0.12
+# the donations and copied every row (docs/PERFORMANCE.md, change 119). Since changes 121 and 122
+# it also makes the movements' table whole, and neither connection copies its largest table, so
+# that connection's share is small.
+rebuild_donations_aside_share_postgresql: Final = 0.04
 # Pages of facts the reader may be ahead of the writer (each page is up to catch_up_page_max events).
 replay_pages_ahead_max: Final = 4
 # Rows fetched at a time by a streamed query (the checksum over every donor trail reads millions).

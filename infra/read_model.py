@@ -6,6 +6,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
 
@@ -82,17 +83,61 @@ def _in_dialect(statement: str, dialect: str) -> str:
     return statement
 
 
-def table_without_key(table: str, named: str) -> tuple[str, str]:
-    """PostgreSQL: the CREATE TABLE of `table` for a table named `named`, without its primary key; and that key.
+@dataclass(frozen=True)
+class TableForm:
+    """PostgreSQL: a read-model table's columns as the schema makes them, for a table made by CREATE TABLE AS.
 
-    The key is the clause for ALTER TABLE .. ADD CONSTRAINT, to build once the rows are in.
+    A replay fills such a table and puts it in the read-model table's place (infra/rebuild_sql.py),
+    where copying its rows in would write them twice: each column's type and collation come
+    from the casts of `select_list`, its NOT NULL from `not_null`, and its key from `key`.
     """
-    statement = next(s for s in SCHEMA if s.startswith(f"CREATE TABLE IF NOT EXISTS {table} ("))
-    found = re.fullmatch(r"(.*), (PRIMARY KEY \([^)]*\))\)", _in_dialect(statement, "postgresql"), re.DOTALL)
-    if found is None:
-        raise ValueError(f"{table} has no primary key of its own clause")
-    created = found.group(1).replace(f"CREATE TABLE IF NOT EXISTS {table} (", f"CREATE TABLE {named} (", 1)
-    return created + ")", found.group(2)
+
+    table: str
+    # Each column: its name, its type, its collation (a COLLATE clause, or none), and whether it is NOT NULL.
+    columns: tuple[tuple[str, str, str, bool], ...]
+    key: str
+
+    def select_list(self, selected: tuple[str, ...]) -> str:
+        """The columns in order, cast from a select of `selected` named c0, c1, ... (NULL for one it lacks)."""
+        return ", ".join(
+            f"CAST({f'c{selected.index(name)}' if name in selected else 'NULL'} AS {kind}){collation} AS {name}"
+            for name, kind, collation, _ in self.columns
+        )
+
+    def not_null(self, table: str) -> str:
+        """The ALTER TABLE that makes the columns of `table` NOT NULL where this form's are (one scan of its rows)."""
+        return f"ALTER TABLE {table} " + ", ".join(
+            f"ALTER COLUMN {name} SET NOT NULL" for name, _, _, required in self.columns if required
+        )
+
+
+_COLUMN_FORM: Final = re.compile(r'(\w+) (TEXT|BIGINT|INTEGER|BOOLEAN)( COLLATE "C")?( PRIMARY KEY)?( NOT NULL)?')
+
+
+def table_form(table: str) -> TableForm:
+    """The form of `table` on PostgreSQL (its key one column's, or a PRIMARY KEY clause of its own)."""
+    statement = _in_dialect(
+        next(s for s in SCHEMA if s.startswith(f"CREATE TABLE IF NOT EXISTS {table} (")), "postgresql"
+    )
+    body = statement.split("(", 1)[1].rsplit(")", 1)[0]
+    columns, key = [], None
+    for part in re.split(r",\s+(?![^()]*\))", body.strip()):
+        if part.startswith("PRIMARY KEY"):
+            key = part
+            continue
+        found = _COLUMN_FORM.fullmatch(part)
+        if found is None:
+            raise ValueError(f"{table}: a column of a form not known here: {part!r}")
+        name, kind, collation, primary, required = found.groups()
+        # A text column without a collation of its own has the database's: said so, since the cast
+        # of an expression keeps the expression's (a field found by COLLATE "C", say).
+        collation = collation or (' COLLATE "default"' if kind == "TEXT" else "")
+        columns.append((name, kind, collation, bool(primary or required)))
+        if primary:
+            key = f"PRIMARY KEY ({name})"
+    if key is None:
+        raise ValueError(f"{table} has no primary key")
+    return TableForm(table, tuple(columns), key)
 
 
 _SECONDARY_INDEXES: Final = [

@@ -368,19 +368,50 @@ def aside_tables(stores: Stores) -> list[str]:
     return sorted(row["tablename"] for row in rows)
 
 
-def movements_table(stores: Stores) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
-    """ft_movements' persistence, columns (name, type, collation, nullable), and constraints with their indexes."""
-    persistence = stores.database.query("SELECT relpersistence FROM pg_class WHERE oid = 'ft_movements'::regclass")
+def table_shape(stores: Stores, table: str) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A table's persistence, columns (name, type, collation, nullable), and constraints with their indexes."""
+    persistence = stores.database.query(
+        "SELECT relpersistence FROM pg_class WHERE oid = CAST(:table AS regclass)", {"table": table}
+    )
     columns = stores.database.query(
         "SELECT attnum, attname, format_type(atttypid, atttypmod) AS type, attnotnull, "
         "(SELECT collname FROM pg_collation WHERE oid = attcollation) AS collation FROM pg_attribute "
-        "WHERE attrelid = 'ft_movements'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        {"table": table},
     )
     constraints = stores.database.query(
         "SELECT conname, pg_get_constraintdef(c.oid) AS definition, i.relname AS index FROM pg_constraint c "
-        "LEFT JOIN pg_class i ON i.oid = c.conindid WHERE conrelid = 'ft_movements'::regclass ORDER BY conname"
+        "LEFT JOIN pg_class i ON i.oid = c.conindid WHERE conrelid = CAST(:table AS regclass) ORDER BY conname",
+        {"table": table},
     )
     return persistence[0]["relpersistence"], columns, constraints
+
+
+PUT_IN_PLACE = ("ft_movements", "ft_donations")
+
+
+def test_a_store_without_movements_replays_with_the_second_connection(postgres_url: str) -> None:
+    """Donations alone: the second connection's table of movements holds none, and takes ft_movements' place."""
+    from infra.rebuild_sql import rebuild_in_sql
+    from services.read_side import rebuild
+
+    def check(stores: Stores) -> None:
+        books = LedgerUnderTest(stores.application, stores.read_model)
+        books.setup_project("P")
+        for number in range(3):
+            assert books.donate(f"DN-{number}", "10.00").status == "applied"
+        rebuild(stores.application, stores.read_model, select=stores.select_notifications)
+        made_by_schema = [table_shape(stores, table) for table in PUT_IN_PLACE]
+        before = {table: stores.database.query(f"SELECT * FROM {table} ORDER BY 1") for table in PUT_IN_PLACE}
+        with capture_logs() as logs, stores.read_model.rebuilding():
+            assert rebuild_in_sql(stores.application, stores.read_model, aside_events_min=1) == books.event_count()
+        assert not [entry for entry in logs if entry["event"] == "rebuild_aside_failed"]
+        assert {table: stores.database.query(f"SELECT * FROM {table} ORDER BY 1") for table in PUT_IN_PLACE} == before
+        assert len(before["ft_donations"]) == 3 and before["ft_movements"] == []
+        assert [table_shape(stores, table) for table in PUT_IN_PLACE] == made_by_schema
+        assert aside_tables(stores) == []
+
+    on_store(postgres_url, check)
 
 
 def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(postgres_url: str) -> None:
@@ -407,17 +438,18 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
         dead, live = f"{rebuild_sql._ASIDE_PREFIX}2147483646_0", f"{rebuild_sql._ASIDE_PREFIX}{live_pid}_0"
         for table in (dead, live):
             stores.database.query(f"CREATE UNLOGGED TABLE {table} (x int)")
-        made_by_schema = movements_table(stores)
+        made_by_schema = [table_shape(stores, table) for table in PUT_IN_PLACE]
         with capture_logs() as logs:
             check_same_rows_as_python(stores, aside_events_min=1)
         assert not [entry for entry in logs if entry["event"] == "rebuild_aside_failed"]
         # The foundation, partner, payees, donors, project, disbursements and three kinds of
         # update: each topic's rows read on the second connection; then the donations of the
         # last positions, last of all. The three kinds of movement went into one logged table,
-        # which took ft_movements' place: the same columns, key and name as the schema makes.
+        # which took ft_movements' place, as this connection's donations took ft_donations':
+        # the same columns, collations, persistence, key and key name as the schema makes.
         assert len(made) == 10, made
         assert len(logged) == 1 and logged[0] not in made
-        assert movements_table(stores) == made_by_schema
+        assert [table_shape(stores, table) for table in PUT_IN_PLACE] == made_by_schema
         assert aside_tables(stores) == [live]
         # Each connection read some of the donations (the later ones include every shape of time).
         (after,) = later_than
