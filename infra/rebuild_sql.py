@@ -380,7 +380,8 @@ def rebuild_in_sql(
     process reads the donations in the last `aside_share` of its positions (DonationsAside,
     which chooses the share when none is given) while this one reads the rest; on PostgreSQL a
     second connection reads every other kind of row while this one reads the donations, then
-    the donations of the store's last positions (OtherRowsAside).
+    the donations of the store's last positions (OtherRowsAside). There the two largest tables
+    are made whole and put in the read-model tables' place, not copied in (_put_in_place).
     """
     database = target.database
     dialect = SqlDialect(database.dialect)
@@ -591,13 +592,14 @@ class OtherRowsAside:
     the rest to read alone before its transaction can commit: the list of the other events'
     positions, the movements, the updates (full size: 3.3 s with the other core idle). The
     second connection reads them meanwhile, each topic into a table of its own, and this one
-    copies them in. Then it reads the donations of the store's last positions (from
-    `donations_after` on) while this one copies in the other rows, and this one copies those in
-    last. Other connections cannot read a temporary table, so these are unlogged tables in the
-    read model's schema, named after the server process that made them; this connection drops
-    them at the end, and a rebuild drops those that a rebuild which died left behind (whose
-    server process is gone). If the second connection fails, this one reads what it did not,
-    as without it.
+    copies them in; but the movements, most of those rows, go into one logged table of
+    ft_movements' form with its key, which takes ft_movements' place (changes 121 and 122).
+    Then it reads the donations of the store's last positions (from `donations_after` on),
+    which this one copies in last. Other connections cannot read a temporary table, so these
+    are tables in the read model's schema (unlogged, but for the movements'), named after the
+    server process that made them; this connection drops them at the end, and a rebuild drops
+    those that a rebuild which died left behind (whose server process is gone). If the second
+    connection fails, this one reads what it did not, as without it.
     """
 
     def __init__(self, database: PostgresDatabase, until: int, donations_after: int | None = None) -> None:
