@@ -41,6 +41,7 @@ from tests.unit.test_rebuild_sql import (
     check_gaps_in_positions,
     check_same_rows_as_python,
     instants,
+    record_every_kind_of_event,
     stored_time,
 )
 from tests.unit.test_report_fast_paths import (
@@ -410,6 +411,57 @@ def test_a_store_without_movements_replays_with_the_second_connection(postgres_u
         assert len(before["ft_donations"]) == 3 and before["ft_movements"] == []
         assert [table_shape(stores, table) for table in PUT_IN_PLACE] == made_by_schema
         assert aside_tables(stores) == []
+
+    on_store(postgres_url, check)
+
+
+def test_a_reader_with_prepared_statements_reads_the_tables_put_in_place(postgres_url: str) -> None:
+    """Statements prepared on the old tables, and one waiting on them while the replay commits, read the new ones."""
+    import threading
+
+    from infra import rebuild_sql
+    from services.read_side import rebuild
+
+    sums = {table: f"SELECT COUNT(*) AS n, SUM(amount_minor) AS total FROM {table}" for table in PUT_IN_PLACE}
+    put_in_place = rebuild_sql._put_in_place
+    waited: dict[str, Any] = {}
+
+    def check(stores: Stores) -> None:
+        record_every_kind_of_event(stores)
+        rebuild(stores.application, stores.read_model, select=stores.select_notifications)
+        reader = open_stores(postgres_url)
+        try:
+            connection = reader.database.connection  # type: ignore[attr-defined]
+
+            def read_sums() -> dict[str, Any]:
+                return {table: connection.execute(sql, prepare=True).fetchone() for table, sql in sums.items()}
+
+            expected = read_sums()
+            assert all(row["n"] > 0 for row in expected.values()), expected
+
+            def read_while_replaying() -> None:
+                waited["rows"] = read_sums()
+
+            def putting_in_place(writer: Any, made: str, table: str, key: str | None = None) -> None:
+                put_in_place(writer, made, table, key)
+                if table == "ft_movements":
+                    # The replay's transaction holds both tables now: the reader waits for its commit.
+                    connection.commit()
+                    waited["thread"] = threading.Thread(target=read_while_replaying)
+                    waited["thread"].start()
+                    time.sleep(0.2)
+                    assert waited["thread"].is_alive()
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(rebuild_sql, "_put_in_place", putting_in_place)
+                with stores.read_model.rebuilding():
+                    rebuild_sql.rebuild_in_sql(stores.application, stores.read_model, aside_events_min=1)
+            waited["thread"].join()
+            assert waited["rows"] == expected
+            connection.commit()
+            assert read_sums() == expected
+        finally:
+            reader.close()
 
     on_store(postgres_url, check)
 
