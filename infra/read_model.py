@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from operator import itemgetter
 from typing import Any, Final
 
@@ -92,7 +93,6 @@ class TableForm:
     from the casts of `select_list`, its NOT NULL from `not_null`, and its key from `key`.
     """
 
-    table: str
     # Each column: its name, its type, its collation (a COLLATE clause, or none), and whether it is NOT NULL.
     columns: tuple[tuple[str, str, str, bool], ...]
     key: str
@@ -114,6 +114,7 @@ class TableForm:
 _COLUMN_FORM: Final = re.compile(r'(\w+) (TEXT|BIGINT|INTEGER|BOOLEAN)( COLLATE "C")?( PRIMARY KEY)?( NOT NULL)?')
 
 
+@cache
 def table_form(table: str) -> TableForm:
     """The form of `table` on PostgreSQL (its key one column's, or a PRIMARY KEY clause of its own)."""
     statement = _in_dialect(
@@ -137,7 +138,7 @@ def table_form(table: str) -> TableForm:
             key = f"PRIMARY KEY ({name})"
     if key is None:
         raise ValueError(f"{table} has no primary key")
-    return TableForm(table, tuple(columns), key)
+    return TableForm(tuple(columns), key)
 
 
 _SECONDARY_INDEXES: Final = [

@@ -521,7 +521,7 @@ def test_the_second_connection_reads_the_other_rows_and_leaves_no_table_behind(p
     "fails_at", ["CREATE TEMP TABLE ft_rebuild_events", "CREATE UNLOGGED TABLE", "ALTER TABLE", "donations"]
 )
 def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(postgres_url: str, fails_at: str) -> None:
-    """Before it listed the events, after, at the movements' key, or at the later donations: the rows are the
+    """Before it listed the events, after, at the movements' NOT NULLs, or at the later donations: the rows are the
     Python projection's, and its tables are gone.
 
     A table it finished before it failed is copied in; the rest this connection reads itself.
@@ -538,7 +538,7 @@ def test_when_the_second_connection_fails_the_rebuild_reads_its_rows_itself(post
             raise psycopg.errors.QueryCanceled("canceled by the test")
         if sql.startswith(fails_at):
             seen.append(sql)
-            # Its list and the movements' key at once; its tables at the second, so that there is one to drop.
+            # Its list and the movements' NOT NULLs at once; its tables at the second, so that one is dropped.
             if not fails_at.startswith("CREATE UNLOGGED") or len(seen) == 2:
                 raise psycopg.errors.QueryCanceled("canceled by the test")
         execute(session, sql, params)
