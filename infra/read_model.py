@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import orjson
 
-from infra.database import Database, Writer
+from infra.database import Database, Part, Writer
 from projections.facts import Fact
 from projections.reports import END_OF_TIME
 
@@ -399,8 +399,15 @@ class ReadModel:
         # While rebuilding, the running totals are summed once at the end (create_tables), not per page.
         self._rebuilding = False
 
-    def create_tables(self) -> None:
-        with self.database.transaction() as writer:
+    def create_tables(self, locking: Part | None = None) -> None:
+        """Create what is missing of the schema, and sum the totals of a read model that has none.
+
+        `locking`, a part whose tracking table exists, has the transaction lock that part's file
+        alone on SQLite (Database.transaction), where it would otherwise lock every file of the
+        store: the import's report follower builds the report tables' indexes so, while the
+        importing process records its snapshots in the events' file (change 123).
+        """
+        with self.database.transaction(locking) as writer:
             for statement in SCHEMA:
                 writer.execute(self.database.placed("reports", _in_dialect(statement, self.database.dialect)))
             if writer.query("SELECT 1 AS found FROM ft_projects LIMIT 1") and not writer.query(

@@ -54,11 +54,16 @@ class SnapshotTable:
         return (int(rows[0]["version"]), str(rows[0]["state"])) if rows else None
 
     def save(self, aggregate_id: UUID, shape: int, version: int, state: str) -> None:
-        """Keep this snapshot unless one of a later version is already there (another writer's)."""
-        with self.database.transaction() as writer:
-            writer.execute(
-                "INSERT INTO ft_snapshots (aggregate_id, shape, version, state) VALUES (:id, :shape, :version, :state) "
-                "ON CONFLICT (aggregate_id, shape) DO UPDATE SET version = excluded.version, state = excluded.state "
-                "WHERE excluded.version > ft_snapshots.version",
-                {"id": str(aggregate_id), "shape": shape, "version": version, "state": state},
-            )
+        """Keep this snapshot unless one of a later version is already there (another writer's).
+
+        One statement, committed on its own: on SQLite it locks the file it writes alone, the
+        events' file. A transaction begun for it (BEGIN IMMEDIATE) locked the reports' file too,
+        so at the end of a full-size import the largest project's snapshot waited 2.4 s for the
+        report follower to build its indexes (docs/PERFORMANCE.md, change 123).
+        """
+        self.database.query(
+            "INSERT INTO ft_snapshots (aggregate_id, shape, version, state) VALUES (:id, :shape, :version, :state) "
+            "ON CONFLICT (aggregate_id, shape) DO UPDATE SET version = excluded.version, state = excluded.state "
+            "WHERE excluded.version > ft_snapshots.version",
+            {"id": str(aggregate_id), "shape": shape, "version": version, "state": state},
+        )

@@ -58,6 +58,23 @@ def test_the_collector_is_paused_inside_the_block_and_as_it_was_after(enabled: b
         gc.enable()
 
 
+def test_what_the_block_keeps_is_frozen_before_the_collector_runs_again() -> None:
+    """Its next collection would otherwise walk every object the block made and kept (change 123)."""
+    from infra.collector import collector_paused
+
+    gc.enable()
+    try:
+        with collector_paused():
+            kept = [[number] for number in range(20_000)]
+        young = {id(item) for item in gc.get_objects(generation=0)}
+        assert not any(id(item) in young for item in kept)
+        assert gc.get_freeze_count() >= len(kept)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 def test_the_cli_imports_with_the_collector_paused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import infra.cli
     from infra.importer import ImportSummary

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import infra.database
 import infra.follower
 import infra.store
 from infra.bench.generator import write_commands
@@ -27,7 +29,7 @@ from infra.limits import (
     follower_sqlite_cache_kib,
     report_follower_page_max,
 )
-from infra.read_model import _SECONDARY_INDEXES
+from infra.read_model import _SECONDARY_INDEXES, ReadModel
 from infra.store import Stores, open_stores
 from projections.checksum import reports_checksum
 from tests.cli import fundtrail, output_json
@@ -174,6 +176,45 @@ def test_reports_read_while_the_indexes_are_aside_are_the_same(tmp_path: Path) -
         assert stores.read_model.set_indexes_aside_if_empty() is True
         open_stores(f"sqlite:///{path}").close()  # a reader, say, while a follower loads
         assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+
+
+def test_the_follower_builds_the_indexes_with_the_events_file_free_to_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The importing process records its snapshots in the events' file while the indexes are built (change 123)."""
+    with _imported(tmp_path, 0.002) as (path, _):
+        pass
+    loads: list[bool] = []
+    writes: list[str] = []
+    setting_aside = ReadModel.set_indexes_aside_if_empty
+    executing = infra.database._SQLiteWriter.execute
+
+    def set_indexes_aside_if_empty(read_model: ReadModel) -> bool:
+        loads.append(setting_aside(read_model))
+        return loads[-1]
+
+    def execute(writer: infra.database._SQLiteWriter, sql: str, params: dict[str, Any] | None = None) -> None:
+        if loads == [True] and sql.startswith("CREATE INDEX") and not writes:
+            # Another process, as the importing one is, writing the events' file: it waits for no
+            # lock, and fails if the follower's transaction holds that file's.
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("CREATE TABLE another_writer (x INTEGER)")
+                other.execute("COMMIT")
+                writes.append(sql)
+            finally:
+                other.close()
+        executing(writer, sql, params)
+
+    monkeypatch.setattr(ReadModel, "set_indexes_aside_if_empty", set_indexes_aside_if_empty)
+    monkeypatch.setattr(infra.database._SQLiteWriter, "execute", execute)
+    done = multiprocessing.get_context("spawn").Event()
+    done.set()  # every event is recorded: it loads them without the indexes, then builds those
+    follow(f"sqlite:///{path}", done, "reports")
+    assert loads == [True]
+    assert len(writes) == 1
+    assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
 
 
 def test_the_followers_run_below_the_importing_process(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,7 +14,7 @@ from structlog.testing import capture_logs
 from domain.identity import aggregate_id
 from domain.project import Project
 from infra.bench.generator import commands
-from infra.database import SQLiteDatabase
+from infra.database import SQLiteDatabase, sqlite_reports_file
 from infra.snapshots import SnapshotTable
 from infra.store import Stores
 from services.ledger import Ledger
@@ -218,3 +219,23 @@ def test_an_import_takes_its_snapshots_at_the_end(tmp_path: Path) -> None:
             assert project is not None and row["version"] == project.version > 100
 
     on_store(f"sqlite:///{tmp_path / 'ledger.db'}", check)
+
+
+def test_a_snapshot_is_saved_while_another_process_writes_the_reports_file(tmp_path: Path) -> None:
+    """The import's snapshots go in while its report follower builds the indexes (change 123)."""
+    path = tmp_path / "ledger.db"
+    database = SQLiteDatabase(str(path))
+    table = SnapshotTable(database)
+    # It waits for no lock: one held on a file it writes makes the save fail at once.
+    database.connection.execute("PRAGMA busy_timeout = 0")
+    follower = sqlite3.connect(sqlite_reports_file(path), isolation_level=None)
+    try:
+        follower.execute("BEGIN IMMEDIATE")
+        follower.execute("CREATE TABLE being_indexed (x INTEGER)")
+        identity = aggregate_id("project", "P1")
+        table.save(identity, Project.SNAPSHOT_SHAPE, 7, '{"state": 1}')
+        follower.execute("COMMIT")
+    finally:
+        follower.close()
+        database.close()
+    assert SnapshotTable(SQLiteDatabase(str(path))).latest(identity, Project.SNAPSHOT_SHAPE) == (7, '{"state": 1}')
