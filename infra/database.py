@@ -196,6 +196,16 @@ class SQLiteDatabase:
         for schema in ("main", *self.homes.values()):
             self.connection.execute(f"PRAGMA {schema}.cache_size = -{int(kib)}")
 
+    def sort_in_runs(self, run_kib: int, threads: int) -> None:
+        """Have SQLite's sorter (an index build's, say) sort runs of `run_kib` KiB, on up to `threads` helper threads.
+
+        SQLite sizes a sorter's runs in memory from the main file's page cache, whatever file
+        the rows come from, and hands its helper threads only the runs that spill to temporary
+        files: so this sets that cache (the reports' file keeps its own) as well as the threads.
+        """
+        self.connection.execute(f"PRAGMA main.cache_size = -{int(run_kib)}")
+        self.connection.execute(f"PRAGMA threads = {int(threads)}")
+
     def sync_at_checkpoints(self) -> None:
         """Let this connection's commits wait for the disk only at checkpoints (synchronous=NORMAL).
 

@@ -31,6 +31,8 @@ from infra.collector import collect_less_often
 from infra.cores import give_back, move_aside
 from infra.database import TRACKING_TABLES, Part, SQLiteDatabase
 from infra.limits import (
+    follower_index_sort_run_kib,
+    follower_index_sort_threads,
     follower_join_seconds_max,
     follower_niceness,
     follower_page_max,
@@ -79,6 +81,9 @@ def follow(url: str, done: Event, part: Part) -> None:
             if not moved:
                 time.sleep(follower_poll_seconds_max)
         if unindexed:
+            if isinstance(stores.database, SQLiteDatabase):
+                # In runs, on more than one core (change 124): the importing process is done deciding.
+                stores.database.sort_in_runs(follower_index_sort_run_kib, follower_index_sort_threads)
             # Locking the reports' file alone: the importing process records its snapshots meanwhile
             # (full size: they waited 2.4 s for these indexes when every file was locked).
             stores.read_model.create_tables(locking="reports")
@@ -107,7 +112,8 @@ def following(url: str, enabled: bool) -> Iterator[Callable[[], None]]:
 
     The block is given a function that tells the followers every event is recorded: they finish
     their work (the last pages, the report tables' indexes) while the block does what is left
-    of its own, such as the import's snapshots (change 101). The block's end tells them too.
+    of its own, such as the import's snapshots (change 101), and may use every core for it
+    (change 124). The block's end tells them too.
     """
     if not enabled:
         yield lambda: None
@@ -126,13 +132,19 @@ def following(url: str, enabled: bool) -> Iterator[Callable[[], None]]:
         _lower_priority(process)
         if keep_a_core and process.pid is not None:
             move_aside(process.pid)
-    try:
-        yield done.set
-    finally:
+
+    def every_event_recorded() -> None:
         done.set()
+        # The deciding is done: what the followers have left (on SQLite, the report tables'
+        # indexes, sorted on two threads) may use its core too, beside the block's own last work.
         for process in processes:
             if process.pid is not None and process.is_alive():
                 give_back(process.pid)
+
+    try:
+        yield every_event_recorded
+    finally:
+        every_event_recorded()
         deadline = time.monotonic() + follower_join_seconds_max
         for process in processes:
             process.join(timeout=max(0.0, deadline - time.monotonic()))

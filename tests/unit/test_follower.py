@@ -24,6 +24,8 @@ from infra.database import Part, sqlite_reports_file
 from infra.follower import PARTS, follow, following
 from infra.importer import import_file
 from infra.limits import (
+    follower_index_sort_run_kib,
+    follower_index_sort_threads,
     follower_niceness,
     follower_page_max,
     follower_sqlite_cache_kib,
@@ -112,7 +114,9 @@ def test_each_follower_applies_its_own_part_alone(tmp_path: Path, part: Part, mo
 
     assert _positions(path) == {part: recorded, "store": recorded}
     # In KiB, as SQLite counts a negative cache size; for the events' file and the report tables' own.
-    assert caches == [[-follower_sqlite_cache_kib] * 2]
+    # The reports follower sorts its last index builds in runs sized by the main file's cache (change 124).
+    main_cache = follower_index_sort_run_kib if part == "reports" else follower_sqlite_cache_kib
+    assert caches == [[-main_cache, -follower_sqlite_cache_kib]]
     # The log shares the import's write lock; the report tables' own file takes larger pages.
     assert pages == {follower_page_max if part == "log" else report_follower_page_max}
     # The report follower's commits wait for the disk only at checkpoints (1 is NORMAL); the
@@ -215,6 +219,54 @@ def test_the_follower_builds_the_indexes_with_the_events_file_free_to_write(
     assert loads == [True]
     assert len(writes) == 1
     assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+
+
+def test_the_follower_sorts_the_index_builds_in_runs_on_helper_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report tables' indexes at the end of a first load: runs of a few MiB, on two threads (change 124)."""
+    with _imported(tmp_path, 0.002) as (path, _):
+        pass
+    seen: list[tuple[int, int]] = []
+    executing = infra.database._SQLiteWriter.execute
+
+    def execute(writer: infra.database._SQLiteWriter, sql: str, params: dict[str, Any] | None = None) -> None:
+        if sql.startswith("CREATE INDEX"):
+            threads = writer.connection.execute("PRAGMA threads").fetchone()[0]
+            seen.append((threads, writer.connection.execute("PRAGMA main.cache_size").fetchone()[0]))
+        executing(writer, sql, params)
+
+    monkeypatch.setattr(infra.database._SQLiteWriter, "execute", execute)
+    done = multiprocessing.get_context("spawn").Event()
+    done.set()
+    follow(f"sqlite:///{path}", done, "reports")
+    # Opening the store builds them the usual way; the last builds are the follower's own.
+    assert seen[-len(_SECONDARY_INDEXES) :] == [(follower_index_sort_threads, -follower_index_sort_run_kib)] * len(
+        _SECONDARY_INDEXES
+    )
+    assert seen[0] != seen[-1]
+    assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+
+
+def test_the_followers_get_every_core_once_every_event_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What they have left goes on beside the import's own last work, on every core (change 124)."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    open_stores(url).close()
+    given: list[int] = []
+    monkeypatch.setattr(infra.follower, "give_back", given.append)
+    with following(url, enabled=True) as recorded:
+        followers = sorted(
+            process.pid
+            for process in multiprocessing.active_children()
+            if process.name.startswith("fundtrail-follower-") and process.pid is not None
+        )
+        assert given == []
+        recorded()
+        given_when_recorded = sorted(given)
+    assert len(followers) == len(PARTS)
+    assert given_when_recorded == followers
 
 
 def test_the_followers_run_below_the_importing_process(tmp_path: Path) -> None:
