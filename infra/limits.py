@@ -87,7 +87,7 @@ follower_sqlite_cache_kib: Final = 64 * 1024
 # sets for the builds) and sorts them on this many helper threads. With the follower's cache, the
 # largest build sorted 892,311 rows in one run on one core: full size, the donors' covering index
 # in 1.46-1.83 s, against 0.79 s in runs of 4 MiB and 0.60 s with two threads (1.03 s of CPU);
-# all seven in 2.04-2.22 s against 3.54-4.11 s (docs/PERFORMANCE.md, change 124).
+# all seven in 2.03-2.20 s against 3.34-3.44 s (docs/PERFORMANCE.md, change 124).
 follower_index_sort_run_kib: Final = 4 * 1024
 follower_index_sort_threads: Final = 2
 # A checksum over at least this many donors has a second process encode half of their trails;
