@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -182,14 +182,18 @@ def test_reports_read_while_the_indexes_are_aside_are_the_same(tmp_path: Path) -
         assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
 
 
-def test_the_follower_builds_the_indexes_with_the_events_file_free_to_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The importing process records its snapshots in the events' file while the indexes are built (change 123)."""
+def _first_load_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watch: Callable[[sqlite3.Connection, str], None]
+) -> tuple[Path, list[bool]]:
+    """A store's first load by the reports follower, `watch` called with each statement of its own before it runs.
+
+    Returns the store's path and what setting the indexes aside gave (once, True: a first load).
+    The store's opening builds the indexes before they are set aside; `watch` sees the
+    follower's statements from then on.
+    """
     with _imported(tmp_path, 0.002) as (path, _):
         pass
     loads: list[bool] = []
-    writes: list[str] = []
     setting_aside = ReadModel.set_indexes_aside_if_empty
     executing = infra.database._SQLiteWriter.execute
 
@@ -198,7 +202,28 @@ def test_the_follower_builds_the_indexes_with_the_events_file_free_to_write(
         return loads[-1]
 
     def execute(writer: infra.database._SQLiteWriter, sql: str, params: dict[str, Any] | None = None) -> None:
-        if loads == [True] and sql.startswith("CREATE INDEX") and not writes:
+        if loads:
+            watch(writer.connection, sql)
+        executing(writer, sql, params)
+
+    monkeypatch.setattr(ReadModel, "set_indexes_aside_if_empty", set_indexes_aside_if_empty)
+    monkeypatch.setattr(infra.database._SQLiteWriter, "execute", execute)
+    done = multiprocessing.get_context("spawn").Event()
+    done.set()  # every event is recorded: it loads them without the indexes, then builds those
+    follow(f"sqlite:///{path}", done, "reports")
+    assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+    return path, loads
+
+
+def test_the_follower_builds_the_indexes_with_the_events_file_free_to_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The importing process records its snapshots in the events' file while the indexes are built (change 123)."""
+    writes: list[str] = []
+    path = tmp_path / "ledger.db"
+
+    def write_the_events_file(connection: sqlite3.Connection, sql: str) -> None:
+        if sql.startswith("CREATE INDEX") and not writes:
             # Another process, as the importing one is, writing the events' file: it waits for no
             # lock, and fails if the follower's transaction holds that file's.
             other = sqlite3.connect(path, timeout=0, isolation_level=None)
@@ -209,43 +234,25 @@ def test_the_follower_builds_the_indexes_with_the_events_file_free_to_write(
                 writes.append(sql)
             finally:
                 other.close()
-        executing(writer, sql, params)
 
-    monkeypatch.setattr(ReadModel, "set_indexes_aside_if_empty", set_indexes_aside_if_empty)
-    monkeypatch.setattr(infra.database._SQLiteWriter, "execute", execute)
-    done = multiprocessing.get_context("spawn").Event()
-    done.set()  # every event is recorded: it loads them without the indexes, then builds those
-    follow(f"sqlite:///{path}", done, "reports")
-    assert loads == [True]
+    assert _first_load_followed(tmp_path, monkeypatch, write_the_events_file) == (path, [True])
     assert len(writes) == 1
-    assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
 
 
 def test_the_follower_sorts_the_index_builds_in_runs_on_helper_threads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The report tables' indexes at the end of a first load: runs of a few MiB, on two threads (change 124)."""
-    with _imported(tmp_path, 0.002) as (path, _):
-        pass
     seen: list[tuple[int, int]] = []
-    executing = infra.database._SQLiteWriter.execute
 
-    def execute(writer: infra.database._SQLiteWriter, sql: str, params: dict[str, Any] | None = None) -> None:
+    def note_the_sorter(connection: sqlite3.Connection, sql: str) -> None:
         if sql.startswith("CREATE INDEX"):
-            threads = writer.connection.execute("PRAGMA threads").fetchone()[0]
-            seen.append((threads, writer.connection.execute("PRAGMA main.cache_size").fetchone()[0]))
-        executing(writer, sql, params)
+            threads = connection.execute("PRAGMA threads").fetchone()[0]
+            seen.append((threads, connection.execute("PRAGMA main.cache_size").fetchone()[0]))
 
-    monkeypatch.setattr(infra.database._SQLiteWriter, "execute", execute)
-    done = multiprocessing.get_context("spawn").Event()
-    done.set()
-    follow(f"sqlite:///{path}", done, "reports")
-    # Opening the store builds them the usual way; the last builds are the follower's own.
-    assert seen[-len(_SECONDARY_INDEXES) :] == [(follower_index_sort_threads, -follower_index_sort_run_kib)] * len(
-        _SECONDARY_INDEXES
-    )
-    assert seen[0] != seen[-1]
-    assert _secondary_indexes(path) == sorted(_SECONDARY_INDEXES)
+    assert _first_load_followed(tmp_path, monkeypatch, note_the_sorter)[1] == [True]
+    # Every build after the indexes were set aside: the follower's own, at the end.
+    assert seen == [(follower_index_sort_threads, -follower_index_sort_run_kib)] * len(_SECONDARY_INDEXES)
 
 
 def test_the_followers_get_every_core_once_every_event_is_recorded(
