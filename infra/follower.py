@@ -144,7 +144,8 @@ def following(url: str, enabled: bool) -> Iterator[Callable[[], None]]:
     try:
         yield every_event_recorded
     finally:
-        every_event_recorded()
+        if not done.is_set():  # the block ended without saying so (it failed, say)
+            every_event_recorded()
         deadline = time.monotonic() + follower_join_seconds_max
         for process in processes:
             process.join(timeout=max(0.0, deadline - time.monotonic()))

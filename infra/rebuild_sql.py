@@ -446,7 +446,7 @@ def _rebuild(
         # Up to the second connection's share, which it reads once it has read the rest.
         mine = _donations_params(until if others.donations_after is None else others.donations_after)
         # Into a table of ft_donations' form, which takes its place below (where a copy wrote every row again).
-        writer.execute(_created_as("ft_donations", _DONATIONS_MADE, "donation", _donations(dialect)), mine)
+        writer.execute(_created_as(_DONATIONS_MADE, "donation", _donations(dialect)), mine)
         writer.execute(table_form("ft_donations").not_null(_DONATIONS_MADE))
         writer.execute("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
         listed = others.topics()
@@ -542,14 +542,15 @@ def _put_movements_in_place(
 _DONATIONS_MADE: Final = "ft_rebuild_donations"
 
 
-def _created_as(table: str, named: str, kind: str, select: str) -> str:
-    """CREATE TABLE `named` AS the rows of `kind` that `select` gives, in `table`'s form but its NOT NULLs and key.
+def _created_as(named: str, kind: str, select: str) -> str:
+    """CREATE TABLE `named` AS the rows of `kind` that `select` gives, in its table's form but its NOT NULLs and key.
 
     CREATE TABLE AS writes its rows faster than INSERT .. SELECT (and its SELECT may have
     parallel workers): full size, the movements in 1.6-2.0 s with their NOT NULLs set, against
     1.8-2.4 s inserted into a table made with them.
     """
-    selected = f"SELECT {table_form(table).select_list(insert_target(kind)[1])} FROM ({select}) rows"
+    table, columns = insert_target(kind)
+    selected = f"SELECT {table_form(table).select_list(columns)} FROM ({select}) rows"
     return f"CREATE TABLE {named} AS {selected}"
 
 
@@ -691,7 +692,7 @@ class OtherRowsAside:
         selects = [(select_statement(dialect, columns, dialect.events(False)), topic) for columns, topic in topics]
         # The first topic's rows (the payouts', most of them) make the table; the others are inserted.
         first, first_topic = selects[0] if selects else (_NO_MOVEMENT, None)
-        session.execute(_created_as("ft_movements", table, "movement", first), {"topic": first_topic})
+        session.execute(_created_as(table, "movement", first), {"topic": first_topic})
         for select, topic in selects[1:]:
             session.execute(insert_statement("movement", select, into=table), {"topic": topic})
         session.execute(form.not_null(table))
